@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up .venv and run the offline demo: everything it needs is generated on the spot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh index
+.venv/bin/timbrel demo "${1:-demo-output}"

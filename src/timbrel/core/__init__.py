@@ -1,0 +1,1 @@
+"""Leaf layer: Audio, Features, typed configuration and checkpoint files. Imports nothing of timbrel."""

@@ -1,0 +1,1 @@
+"""Pitch, content, mel and RMS features, and the extraction stage."""

@@ -1,0 +1,1 @@
+"""RIFT: rectified-flow Diffusion Transformer over mel spectrograms."""

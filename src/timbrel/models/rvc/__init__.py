@@ -1,0 +1,1 @@
+"""RVC: VITS-style synthesizer with an NSF decoder and a retrieval index."""

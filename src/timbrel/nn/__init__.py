@@ -1,0 +1,1 @@
+"""Shared torch layers with no model-family knowledge."""

@@ -1,0 +1,1 @@
+"""Generic training loop: data, accumulation, precision, DDP, checkpoints, logging."""

@@ -1,0 +1,1 @@
+"""Web UI over the Python API (extra [ui])."""

@@ -1,0 +1,1 @@
+"""Vocoders: mel and f0 to waveform."""

@@ -1,0 +1,1 @@
+"""The compatibility layer: the only code that knows foreign file formats."""
