@@ -1,0 +1,1 @@
+"""Pitch extraction: one interface (base.py), every method behind it."""
