@@ -1,20 +1,36 @@
 """The command line: parses arguments into typed configs and calls timbrel.api. Nothing else.
 
-Each subcommand imports what it needs when it runs, so `timbrel --help` stays fast.
+Subcommands import the API when they run, so `timbrel --help` stays fast.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+from rich.console import Console
+from rich.table import Table
 
 import timbrel
+
+if TYPE_CHECKING:
+    from timbrel.dataset.check import DatasetCheck
+    from timbrel.dataset.prepare import PrepareReport
 
 app = typer.Typer(
     name="timbrel",
     help="Singing voice conversion: prepare data, extract features, train and convert with RVC or RIFT.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
+prepare_app = typer.Typer(help="Turn a folder of recordings into a training dataset.", no_args_is_help=True)
+app.add_typer(prepare_app, name="prepare")
+
+console = Console(stderr=True)
+WORKERS_HELP = "Worker processes (default: the number of cores)."
 
 
 def _version(value: bool) -> None:
@@ -26,7 +42,139 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
     """Timbrel command line."""
+
+
+def _overrides(config, overrides: list[str]):
+    from timbrel.core.config import with_overrides
+
+    return with_overrides(config, overrides) if overrides else config
+
+
+def _check_table(report: DatasetCheck, title: str) -> Table:
+    table = Table(title=title, show_lines=False)
+    for column in ("file", "s", "Hz", "ch", "peak dBFS", "clip", "silence", "status"):
+        table.add_column(column, overflow="fold")
+    for f in report.files:
+        status = "[red]" + "; ".join(f.errors) if f.errors else ("[yellow]" + "; ".join(f.warnings) or "")
+        table.add_row(
+            f.path,
+            f"{f.duration_s:.2f}",
+            str(f.sample_rate or ""),
+            str(f.num_channels or ""),
+            f"{f.peak_dbfs:.1f}" if f.sample_rate else "",
+            f"{f.clipped_ratio:.2%}" if f.sample_rate else "",
+            f"{f.silence_ratio:.0%}" if f.sample_rate else "",
+            status or "[green]ok",
+        )
+    summary = report.to_json()["summary"]
+    table.caption = (
+        f"{summary['usable_files']} of {summary['files']} files usable, "
+        f"{summary['usable_duration_s']:.1f} s of {summary['total_duration_s']:.1f} s"
+    )
+    return table
+
+
+def _finish_prepare(report: PrepareReport, check_path: Path) -> None:
+    from timbrel.dataset.check import write_report
+
+    write_report(report.check_before, check_path)
+    console.print(_check_table(report.check_before, "Input check"))
+    for outcome in report.failed:
+        console.print(f"[red]skipped[/red] {outcome.reason}")
+    counts = {
+        status: sum(o.status == status for o in report.outcomes) for status in ("done", "skipped", "failed")
+    }
+    console.print(
+        f"{counts['done']} prepared, {counts['skipped']} already done, {counts['failed']} failed"
+        f" -> {report.output_dir}"
+    )
+    if report.extra:
+        console.print(json.dumps(report.extra))
+    if not report.usable:
+        console.print("[red]nothing usable was prepared[/red]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(
+    paths: list[Path] = typer.Argument(..., help="Audio files or folders of them."),
+    json_path: Path | None = typer.Option(None, "--json", help="Also write the report as JSON here."),
+    workers: int | None = typer.Option(None, help=WORKERS_HELP),
+) -> None:
+    """Check recordings: duration, rate, channels, clipping, silence, and whether each is usable."""
+    from timbrel import api
+
+    report = api.check(paths, workers=workers, report_path=json_path, show_progress=True)
+    console.print(_check_table(report, "Dataset check"))
+    if not report.usable_files:
+        raise typer.Exit(1)
+
+
+@prepare_app.command("rvc")
+def prepare_rvc(
+    input_dir: Path = typer.Argument(
+        ..., help="Folder of recordings of one singer (any format ffmpeg reads)."
+    ),
+    experiment: str = typer.Option(
+        ..., "--experiment", "-e", help="Experiment name: output goes to LOGS/NAME."
+    ),
+    logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
+    sample_rate: int = typer.Option(40000, help="Target rate of the voice model: 32000, 40000 or 48000."),
+    piece_s: float = typer.Option(3.7, help="Piece length in seconds (RVC uses 3.0 on CPU and small GPUs)."),
+    workers: int | None = typer.Option(None, help=WORKERS_HELP),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """RVC preprocessing: high-pass, slice on silence, cut pieces, normalise -> 0_gt_wavs, 1_16k_wavs."""
+    from timbrel import api
+    from timbrel.dataset.rvc import RVCPrepareConfig
+
+    config = _overrides(RVCPrepareConfig(sample_rate=sample_rate, piece_s=piece_s), set_)
+    experiment_dir = logs_dir / experiment
+    report = api.prepare_rvc(input_dir, experiment_dir, config, workers, show_progress=True)
+    _finish_prepare(report, experiment_dir / "input_check.json")
+
+
+@prepare_app.command("rift")
+def prepare_rift(
+    input_dir: Path = typer.Argument(..., help="Folder with one sub-folder of recordings per speaker."),
+    output: Path = typer.Option(..., "--output", "-o", help="Dataset folder to write (e.g. data/finetune)."),
+    split_type: str = typer.Option("random", help="random or stratified."),
+    num_test: int = typer.Option(20, help="Test files in a random split."),
+    num_test_per_speaker: int = typer.Option(1, help="Test files per speaker in a stratified split."),
+    only_include_speakers: str | None = typer.Option(
+        None, help="Comma-separated speakers (stratified split)."
+    ),
+    seed: int = typer.Option(42, help="Seed of the split."),
+    workers: int | None = typer.Option(None, help=WORKERS_HELP),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """RIFT preparation: 44.1 kHz, -18 LUFS, 16-bit WAV per speaker, and meta_info.json with the split."""
+    from timbrel import api
+    from timbrel.dataset.rift import RIFTPrepareConfig, SplitConfig
+
+    speakers = tuple(s.strip() for s in only_include_speakers.split(",")) if only_include_speakers else ()
+    split = SplitConfig(
+        split_type=split_type,
+        num_test=num_test,
+        num_test_per_speaker=num_test_per_speaker,
+        only_include_speakers=speakers,
+        seed=seed,
+    )
+    config = _overrides(RIFTPrepareConfig(), set_)
+    report = api.prepare_rift(input_dir, output, config, split, workers, show_progress=True)
+    _finish_prepare(report, output / "input_check.json")
+
+
+@app.command()
+def demo(
+    output: Path = typer.Argument(Path("demo-output"), help="Folder for everything the demo makes."),
+    seconds_per_singer: float = typer.Option(60.0, help="Length of the synthetic corpus per singer."),
+) -> None:
+    """Run the offline end-to-end demo on a synthetic corpus (no downloads)."""
+    from timbrel.demo import run_demo
+
+    run_demo(output, seconds_per_singer, say=console.print)

@@ -22,6 +22,24 @@ from timbrel.core.files import atomic_path
 
 SOUNDFILE_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
 WRITABLE_SUFFIXES = frozenset({".wav", ".flac"})
+# What a folder search picks up; a file named directly is decoded whatever its name.
+AUDIO_SUFFIXES = frozenset(
+    {
+        ".wav",
+        ".flac",
+        ".mp3",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".m4a",
+        ".aac",
+        ".wma",
+        ".aif",
+        ".aiff",
+        ".webm",
+        ".mka",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,11 @@ class AudioInfo:
     @property
     def duration_s(self) -> float:
         return self.num_samples / self.sample_rate
+
+
+def audio_files_under(folder: str | Path) -> list[Path]:
+    """Audio files (by extension) anywhere under ``folder``, sorted."""
+    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def _check_readable(path: Path) -> None:
@@ -96,15 +119,19 @@ def decode(path: str | Path) -> Audio:
     return Audio(samples, rate)
 
 
-def load(path: str | Path, sample_rate: int | None = None, mono: bool = True) -> Audio:
-    """Decode ``path``, downmix to one channel (the mean, as RIFT does and as ffmpeg's stereo
-    downmix does) when ``mono``, and resample to ``sample_rate`` with soxr when given."""
-    audio = decode(path)
+def conform(audio: Audio, sample_rate: int | None = None, mono: bool = True) -> Audio:
+    """Downmix to one channel (the mean, as RIFT does and as ffmpeg's stereo downmix does) when
+    ``mono``, and resample to ``sample_rate`` with soxr when given."""
     if mono and audio.num_channels > 1:
         audio = Audio.from_mono(audio.mono, audio.sample_rate)
     if sample_rate is not None and sample_rate != audio.sample_rate:
         audio = Audio(resample(audio.samples, audio.sample_rate, sample_rate), sample_rate)
     return audio
+
+
+def load(path: str | Path, sample_rate: int | None = None, mono: bool = True) -> Audio:
+    """Decode ``path`` and conform it to ``sample_rate`` and one channel (see ``conform``)."""
+    return conform(decode(path), sample_rate, mono)
 
 
 def info(path: str | Path) -> AudioInfo:

@@ -1,0 +1,3 @@
+from timbrel.cli import app
+
+app(prog_name="timbrel")

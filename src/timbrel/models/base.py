@@ -1,0 +1,24 @@
+"""The small interface every model family implements."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from timbrel.core.audio import Audio
+
+
+@runtime_checkable
+class VoiceModel(Protocol):
+    """A loaded voice model ready to convert.
+
+    family: "rvc" or "rift"; sample_rate: the rate of what ``convert`` returns;
+    speakers: the names of the voices the model holds, in id order.
+    """
+
+    family: str
+    sample_rate: int
+    speakers: tuple[str, ...]
+
+    def convert(self, audio: Audio, options: Any) -> Audio:
+        """audio: any rate and channel count -> the converted voice, mono at ``sample_rate``."""
+        ...

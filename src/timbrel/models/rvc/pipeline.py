@@ -1,0 +1,245 @@
+"""RVC's offline conversion (spec rvc.md section 7): 16 kHz audio in, the voice model's audio out.
+
+The reference's steps, in its order: peak guard, zero-phase high-pass, cuts at the quietest
+points for long audio, reflection padding, f0 of the whole padded signal, then per chunk:
+content features, index blending, protect, synthesis and trimming; then the loudness envelope
+mix, optional resampling and the int16 conversion. Only one chunk's tensors are alive at a
+time, so memory stays bounded for long songs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from timbrel.audio.filters import highpass_zero_phase
+from timbrel.audio.io import conform
+from timbrel.audio.resample import resample
+from timbrel.core.audio import Audio
+from timbrel.features.content.hubert import HubertModel
+from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
+from timbrel.features.pitch.base import PitchExtractor
+from timbrel.features.pitch.rvc import rvc_inference_f0
+from timbrel.models.rvc.retrieval import RetrievalIndex, retrieve_and_blend
+from timbrel.models.rvc.synthesizer import Synthesizer
+
+SAMPLE_RATE = 16000
+WINDOW = 160  # samples per f0 frame at 16 kHz
+INPUT_PEAK = 0.95
+OUTPUT_PEAK = 0.99
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """The reference's long-audio settings, in seconds (its x_pad, x_query, x_center, x_max).
+
+    cpu(): also fp32 GPUs; gpu_fp16(): half-precision GPUs; small_gpu(): GPUs with <= 4 GB.
+    """
+
+    pad_s: float = 1.0
+    query_s: float = 6.0
+    center_s: float = 38.0
+    max_s: float = 41.0
+
+    @classmethod
+    def cpu(cls) -> Chunking:
+        return cls()
+
+    @classmethod
+    def gpu_fp16(cls) -> Chunking:
+        return cls(pad_s=3.0, query_s=10.0, center_s=60.0, max_s=65.0)
+
+    @classmethod
+    def small_gpu(cls) -> Chunking:
+        return cls(pad_s=1.0, query_s=5.0, center_s=30.0, max_s=32.0)
+
+
+@dataclass(frozen=True)
+class RVCConvertOptions:
+    """What a user sets for one conversion; defaults are the WebUI's.
+
+    quiet_point_rule: "current" sums |x| over each window to find cut points; "classic" (2023 RVC)
+    takes |sum x|. fill_unvoiced: the current reference interpolates f0 through unvoiced frames,
+    classic RVC leaves them at 0 Hz, which is what lets ``protect`` act.
+    """
+
+    key_shift_semitones: float = 0.0
+    index_rate: float = 0.75
+    protect: float = 0.33
+    rms_mix_rate: float = 0.25
+    filter_radius: int = 0
+    output_sample_rate: int | None = None
+    speaker: int = 0
+    fill_unvoiced: bool = True
+    quiet_point_rule: Literal["current", "classic"] = "current"
+    chunking: Chunking = field(default_factory=Chunking)
+
+    def __post_init__(self) -> None:
+        for name in ("index_rate", "protect", "rms_mix_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within [0, 1], got {value}")
+        if self.output_sample_rate is not None and self.output_sample_rate < SAMPLE_RATE:
+            raise ValueError(
+                f"output_sample_rate must be at least {SAMPLE_RATE}, got {self.output_sample_rate}"
+            )
+
+
+def quiet_cut_points(audio: np.ndarray, chunking: Chunking, rule: str = "current") -> list[int]:
+    """audio: (n,) 16 kHz -> cut positions (samples) near every ``center_s``, each at the
+    quietest window within ``query_s`` of it. Empty unless the audio is longer than ``max_s``."""
+    padded = np.pad(audio, (WINDOW // 2, WINDOW // 2), mode="reflect")
+    if len(padded) <= SAMPLE_RATE * chunking.max_s:
+        return []
+    values = np.abs(padded) if rule == "current" else padded
+    sums = np.convolve(values, np.ones(WINDOW), mode="valid")[: len(audio)]
+    if rule != "current":
+        sums = np.abs(sums)
+    query = int(SAMPLE_RATE * chunking.query_s)
+    center = int(SAMPLE_RATE * chunking.center_s)
+    return [
+        t - query + int(np.argmin(sums[t - query : t + query])) for t in range(center, len(audio), center)
+    ]
+
+
+def change_rms(
+    source: np.ndarray, source_rate: int, target: np.ndarray, target_rate: int, rate: float
+) -> np.ndarray:
+    """Mix the loudness envelope of ``target`` toward ``source``'s: rate 1 keeps the target's,
+    rate 0 imposes the source's. Envelopes are 0.5 s RMS frames, linearly resized to the target."""
+
+    def envelope(x: np.ndarray, sample_rate: int) -> torch.Tensor:
+        hop = sample_rate // 2
+        frame = hop * 2
+        padded = np.pad(x.astype(np.float64), (frame // 2, frame // 2))
+        count = 1 + (len(padded) - frame) // hop
+        squares = np.concatenate([[0.0], np.cumsum(padded**2)])
+        starts = np.arange(count) * hop
+        rms = np.sqrt((squares[starts + frame] - squares[starts]).clip(min=0) / frame)
+        as_tensor = torch.from_numpy(rms.astype(np.float32))[None, None]
+        return F.interpolate(as_tensor, size=len(target), mode="linear")[0, 0]
+
+    source_env = envelope(source, source_rate)
+    target_env = envelope(target, target_rate).clamp(min=1e-6)
+    gain = torch.pow(source_env, 1 - rate) * torch.pow(target_env, rate - 1)
+    return (torch.from_numpy(target) * gain).numpy()
+
+
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    """Scale to int16 with the reference's guard: peaks above 0.99 are brought down to 0.99."""
+    peak = np.abs(audio).max() / OUTPUT_PEAK
+    scale = 32768.0 / peak if peak > 1 else 32768.0
+    return (audio * scale).astype(np.int16)
+
+
+class RVCVoice:
+    """A loaded RVC voice model with its content encoder, pitch extractor and optional index
+    (implements timbrel.models.base.VoiceModel)."""
+
+    family = "rvc"
+
+    def __init__(
+        self,
+        synthesizer: Synthesizer,
+        content_model: HubertModel,
+        pitch_extractor: PitchExtractor | None,
+        index: RetrievalIndex | None = None,
+    ):
+        if synthesizer.config.use_f0 and pitch_extractor is None:
+            raise ValueError("this voice model uses pitch: give a pitch extractor")
+        self.synthesizer = synthesizer
+        self.content_model = content_model
+        self.pitch_extractor = pitch_extractor
+        self.index = index
+
+    @property
+    def sample_rate(self) -> int:
+        return self.synthesizer.sample_rate
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        return tuple(str(i) for i in range(self.synthesizer.config.n_speakers))
+
+    def convert(self, audio: Audio, options: RVCConvertOptions = RVCConvertOptions()) -> Audio:
+        """audio: any rate and channels -> mono at the options' output rate (int16 values as float)."""
+        samples = conform(audio, SAMPLE_RATE).mono
+        rate = options.output_sample_rate or self.sample_rate
+        return Audio.from_mono(self.convert_16k(samples, options).astype(np.float32) / 32768.0, rate)
+
+    @torch.inference_mode()
+    def convert_16k(
+        self, audio_16k: np.ndarray, options: RVCConvertOptions = RVCConvertOptions()
+    ) -> np.ndarray:
+        """audio_16k: (n,) float mono at 16 kHz -> int16 (m,) at ``options.output_sample_rate``
+        (or the model's rate)."""
+        n_speakers = self.synthesizer.config.n_speakers
+        if not 0 <= options.speaker < n_speakers:
+            raise ValueError(
+                f"speaker {options.speaker} is out of range: the model has {n_speakers} (0..{n_speakers - 1})"
+            )
+        audio = np.asarray(audio_16k, dtype=np.float32)
+        peak = np.abs(audio).max() / INPUT_PEAK
+        if peak > 1:
+            audio = audio / peak
+        audio = highpass_zero_phase(audio, SAMPLE_RATE)
+        chunking = options.chunking
+        t_pad = int(SAMPLE_RATE * chunking.pad_s)
+        t_pad_target = int(self.sample_rate * chunking.pad_s)
+        cuts = [t // WINDOW * WINDOW for t in quiet_cut_points(audio, chunking, options.quiet_point_rule)]
+        padded = np.pad(audio, (t_pad, t_pad), mode="reflect")
+        n_frames = len(padded) // WINDOW
+        f0 = None
+        if self.synthesizer.config.use_f0:
+            raw = self.pitch_extractor.extract(padded).f0_hz
+            f0 = rvc_inference_f0(
+                raw, n_frames, options.key_shift_semitones, options.fill_unvoiced, options.filter_radius
+            )
+        pieces = []
+        start = 0
+        for end in [*cuts, None]:
+            stop = len(padded) if end is None else end + 2 * t_pad + WINDOW
+            frame_stop = n_frames if end is None else (end + 2 * t_pad) // WINDOW
+            pitch = (
+                None
+                if f0 is None
+                else (f0.coarse[start // WINDOW : frame_stop], f0.f0_hz[start // WINDOW : frame_stop])
+            )
+            out = self._convert_chunk(padded[start:stop], pitch, options)
+            pieces.append(out[t_pad_target:-t_pad_target])
+            if end is not None:
+                start = end
+        converted = np.concatenate(pieces)
+        if options.rms_mix_rate != 1:
+            converted = change_rms(audio, SAMPLE_RATE, converted, self.sample_rate, options.rms_mix_rate)
+        if options.output_sample_rate is not None and options.output_sample_rate != self.sample_rate:
+            converted = resample(converted, self.sample_rate, options.output_sample_rate)
+        return to_int16(converted)
+
+    def _convert_chunk(
+        self, chunk: np.ndarray, pitch: tuple[np.ndarray, np.ndarray] | None, options: RVCConvertOptions
+    ) -> np.ndarray:
+        """chunk: (n,) padded 16 kHz samples; pitch: (coarse, f0_hz) per 10 ms frame -> (m,) float32."""
+        samples = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None]
+        content = rvc_content(self.content_model, samples, self.synthesizer.config.version)
+        protect = pitch is not None and options.protect < 0.5
+        unblended = content.clone() if protect else None
+        if self.index is not None:
+            content = retrieve_and_blend(self.index, content, options.index_rate)
+        content = repeat_to_synth_rate(content)
+        n_frames = min(len(chunk) // WINDOW, content.shape[1])
+        content = content[:, :n_frames]
+        coarse = f0_hz = None
+        if pitch is not None:
+            coarse = torch.from_numpy(pitch[0][:n_frames]).long()[None]
+            f0_hz = torch.from_numpy(pitch[1][:n_frames]).float()[None]
+        if protect:
+            weight = torch.where(f0_hz < 1, options.protect, 1.0)[..., None]
+            content = content * weight + repeat_to_synth_rate(unblended)[:, :n_frames] * (1 - weight)
+        lengths = torch.tensor([n_frames])
+        speaker = torch.tensor([options.speaker])
+        trace = self.synthesizer.infer(content, lengths, coarse, f0_hz, speaker)
+        return trace.audio[0, 0].float().numpy()
