@@ -14,9 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# frames per block when framing the signal: bounds the temporary (block, frame_length) copy
-_RMS_BLOCK_FRAMES = 4096
-
 
 @dataclass(frozen=True)
 class SlicerConfig:
@@ -90,24 +87,21 @@ def frame_rms(samples: np.ndarray, frame_length: int, hop_length: int) -> np.nda
     sqrt(mean(x^2)) over frames of ``frame_length`` every ``hop_length``, the signal padded with
     frame_length // 2 zeros each side (librosa.feature.rms with its defaults).
 
-    Samples are rounded to float32, squared, and each frame summed along its contiguous axis,
-    which is how numpy reduces librosa's framed view, so the result is bit-identical to it.
+    Samples are rounded to float32 and squared, and each frame is summed along its contiguous
+    axis, which is how numpy reduces librosa's framed view, so the result is bit-identical to it.
     """
     x = np.asarray(samples)
     if x.ndim != 1:
         raise ValueError(f"frame_rms takes (n,) samples, got shape {x.shape}")
     half = frame_length // 2
-    padded = np.zeros(x.shape[0] + 2 * half, dtype=np.float32)
-    padded[half : half + x.shape[0]] = x
-    num_frames = 1 + (padded.shape[0] - frame_length) // hop_length
-    if num_frames < 1:
+    squares = np.zeros(x.shape[0] + 2 * half, dtype=np.float32)
+    squares[half : half + x.shape[0]] = x
+    np.square(squares, out=squares)
+    if squares.shape[0] < frame_length:
         raise ValueError(f"{x.shape[0]} samples are too few for frames of {frame_length}")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, frame_length)[::hop_length]
-    rms = np.empty(num_frames, dtype=np.float32)
-    for start in range(0, num_frames, _RMS_BLOCK_FRAMES):
-        block = np.square(windows[start : start + _RMS_BLOCK_FRAMES])
-        rms[start : start + block.shape[0]] = np.sqrt(np.mean(block, axis=-1))
-    return rms
+    # a strided view: each frame is reduced along its contiguous axis, with nothing copied
+    frames = np.lib.stride_tricks.sliding_window_view(squares, frame_length)[::hop_length]
+    return np.sqrt(np.mean(frames, axis=-1))
 
 
 def silence_tags(rms: np.ndarray, frames: SlicerFrames) -> list[tuple[int, int]]:
