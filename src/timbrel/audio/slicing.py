@@ -163,9 +163,9 @@ def slice_spans(samples: np.ndarray, sample_rate: int, config: SlicerConfig) -> 
     none for a signal that is silent from the first frame to the last.
 
     A signal of at most ``min_length`` samples is kept whole: the references compare the sample
-    count with the frame count there, and so does this. The RVC reference would emit one empty
-    stretch [n, n) when its last cut falls exactly on the end of the signal; it is left out
-    (its writer fails on an empty piece after writing the others, so the files are the same).
+    count with the frame count there, and so does this. RVC's slicer would also return an empty
+    stretch [n, n) when its last cut falls exactly on the end of the signal (RIFT's would not);
+    it is left out, as an empty piece gives no training file there either.
     """
     x = np.asarray(samples)
     if x.ndim != 1:
