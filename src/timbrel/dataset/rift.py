@@ -1,0 +1,174 @@
+"""RIFT training-set preparation: per-recording resampling and loudness, and meta_info.json.
+
+Layout: ``<data_dir>/<speaker>/<name>.wav``; a speaker is a sub-folder holding at least one
+``*.wav`` (case-sensitive). Each recording is rewritten as 16-bit PCM at 44.1 kHz, normalised to
+-18 LUFS with the 0.99 peak guard (scripts/resample_normalize_audios.py), and
+``meta_info.json`` lists the speakers and the train/test split (scripts/prepare_data_meta.py),
+drawn from Python's Mersenne Twister in the reference's call sequence so that a seed gives the
+same split.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from timbrel.audio import io
+from timbrel.audio.loudness import normalize_loudness
+from timbrel.audio.resample import resample
+from timbrel.core.audio import Audio
+from timbrel.core.errors import ConfigError
+from timbrel.core.files import write_text_atomic
+
+META_INFO_FILE = "meta_info.json"
+
+# Speakers the reference never puts in the stratified test set (substring match on the name).
+EXCLUDED_FROM_TEST = (
+    "gtsinger-DE",
+    "gtsinger-ES",
+    "gtsinger-FR",
+    "gtsinger-IT",
+    "gtsinger-KO",
+    "gtsinger-RU",
+    "Tenor",
+    "Bass",
+    "ManRaw",
+)
+
+
+@dataclass(frozen=True)
+class RIFTPrepareConfig:
+    """The reference's resample_normalize_audios.py settings. The resampler is soxr (HQ); the
+    reference used resampy's kaiser_best, which differs by a few 1e-6 inside the signal."""
+
+    sample_rate: int = 44100
+    target_lufs: float = -18.0
+    headroom: float = 0.99
+    loudness_block_s: float = 0.4
+    subtype: Literal["PCM_16"] = "PCM_16"
+
+    def __post_init__(self) -> None:
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+        if not 0 < self.headroom <= 1:
+            raise ValueError(f"headroom must be in (0, 1], got {self.headroom}")
+
+
+@dataclass(frozen=True)
+class RIFTRecording:
+    """samples: (n,) float64 at ``sample_rate``, before quantisation to the output subtype.
+    input_lufs: the loudness measured before the gain; peak_scale: the clipping factor or None."""
+
+    samples: np.ndarray
+    sample_rate: int
+    input_lufs: float
+    peak_scale: float | None
+
+
+def prepare_recording(samples: np.ndarray, sample_rate: int, config: RIFTPrepareConfig) -> RIFTRecording:
+    """samples: (n,) or (channels, n) as decoded -> mono (channel mean in float64), resampled,
+    loudness-normalised. Raises ValueError for a recording shorter than one loudness block or
+    silent."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim == 2:
+        x = x.mean(axis=0)
+    if x.ndim != 1 or x.shape[0] == 0:
+        raise ValueError(f"prepare_recording takes non-empty (n,) or (channels, n) samples, got {x.shape}")
+    if sample_rate != config.sample_rate:
+        x = resample(x, sample_rate, config.sample_rate)
+    normalized = normalize_loudness(
+        x, config.sample_rate, config.target_lufs, config.headroom, config.loudness_block_s
+    )
+    return RIFTRecording(
+        normalized.samples, config.sample_rate, normalized.measured_lufs, normalized.peak_scale
+    )
+
+
+def write_recording(path: str | Path, recording: RIFTRecording, config: RIFTPrepareConfig) -> None:
+    """Write (or overwrite) ``path`` atomically in the output subtype."""
+    # float64 goes to libsndfile unrounded: rounding to float32 first changes some 16-bit codes
+    io.save(path, Audio(recording.samples.reshape(1, -1), recording.sample_rate), subtype=config.subtype)
+
+
+def discover_speakers(data_dir: str | Path) -> dict[str, list[str]]:
+    """-> {speaker: sorted wav stems}, speakers in directory-listing order (as the reference's
+    ``Path.iterdir()``, so a random split is reproducible only on the same listing order)."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise ConfigError(f"data directory {root} does not exist or is not a folder")
+    speakers = {}
+    for entry in root.iterdir():
+        if not entry.is_dir():
+            continue
+        stems = sorted(
+            f.name[: -len(".wav")] for f in entry.iterdir() if f.name.endswith(".wav") and f.is_file()
+        )
+        if stems:
+            speakers[entry.name] = stems
+    return speakers
+
+
+def _entry(speaker: str, stem: str) -> dict[str, str]:
+    return {"speaker": speaker, "file_name": stem}
+
+
+def split_meta_info(
+    speaker_files: Mapping[str, Sequence[str]],
+    split: Literal["random", "stratified"] = "random",
+    num_test: int = 20,
+    num_test_per_speaker: int = 1,
+    only_include_speakers: Sequence[str] | None = None,
+    seed: int = 42,
+    excluded: Sequence[str] = EXCLUDED_FROM_TEST,
+) -> dict[str, list]:
+    """speaker_files: {speaker: sorted stems} in iteration order -> the meta_info.json content
+    ``{"speakers", "train_audios", "test_audios"}``.
+
+    The draws come from ``random.Random(seed)``, the same sequence as the reference's
+    ``random.seed(seed)`` and module-level calls, without touching the global generator.
+    random: one ``sample`` of ``num_test`` over all files; ``only_include_speakers`` is ignored.
+    stratified: per speaker ``sample(files, num_test_per_speaker)`` (all files when fewer). A
+    speaker is excluded from the test set, with no draw, when any excluded string is a substring
+    of its name; with ``only_include_speakers`` the names of all other speakers are excluded
+    strings too.
+    """
+    speakers = sorted(speaker_files)
+    train: list[dict[str, str]] = []
+    test: list[dict[str, str]] = []
+    if split == "random":
+        everything = [_entry(s, f) for s, files in speaker_files.items() for f in files]
+        if num_test > len(everything):
+            raise ConfigError(f"num_test={num_test} exceeds the {len(everything)} recordings found")
+        test = random.Random(seed).sample(everything, num_test)
+        chosen = {(e["speaker"], e["file_name"]) for e in test}
+        train = [e for e in everything if (e["speaker"], e["file_name"]) not in chosen]
+    elif split == "stratified":
+        excluded = list(excluded)
+        if only_include_speakers is not None:
+            keep = set(only_include_speakers)
+            excluded += [s for s in speaker_files if s not in keep]
+        rng = random.Random(seed)
+        for speaker, files in speaker_files.items():
+            files = list(files)
+            if any(name in speaker for name in excluded):
+                train += [_entry(speaker, f) for f in files]
+                continue
+            picked = files if len(files) < num_test_per_speaker else rng.sample(files, num_test_per_speaker)
+            test += [_entry(speaker, f) for f in picked]
+            train += [_entry(speaker, f) for f in files if f not in set(picked)]
+    else:
+        raise ConfigError(f"split must be 'random' or 'stratified', got {split!r}")
+    return {"speakers": speakers, "train_audios": train, "test_audios": test}
+
+
+def write_meta_info(data_dir: str | Path, meta_info: Mapping[str, list]) -> Path:
+    """Write ``<data_dir>/meta_info.json`` atomically (UTF-8, indent 4, as the reference)."""
+    path = Path(data_dir) / META_INFO_FILE
+    write_text_atomic(path, json.dumps(meta_info, ensure_ascii=False, indent=4))
+    return path
