@@ -11,7 +11,8 @@ import numpy as np
 class Audio:
     """A waveform and its rate.
 
-    samples: (channels, n) float32, nominally in [-1, 1].
+    samples: (channels, n) float32, nominally in [-1, 1]; float64 where a reference computes in
+    double precision up to the write (16-bit codes depend on it).
     """
 
     samples: np.ndarray

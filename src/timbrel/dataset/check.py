@@ -128,7 +128,9 @@ def write_report(report: DatasetCheck, path: str | Path) -> None:
     write_text_atomic(path, json.dumps(report.to_json(), indent=2, ensure_ascii=False))
 
 
-def check_files(paths: list[Path], config: CheckConfig = CheckConfig(), workers: int = 1) -> DatasetCheck:
+def check_files(
+    paths: list[Path], config: CheckConfig = CheckConfig(), workers: int = 1, show_progress: bool = False
+) -> DatasetCheck:
     """Check every file; a failure that escapes check_file becomes that file's error."""
     results = run_jobs(
         partial(check_file, config=config), paths, [str(p) for p in paths], workers, "checking"

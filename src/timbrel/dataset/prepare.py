@@ -78,7 +78,12 @@ def _prepare_rvc_recording(
     audio = io.conform(audio, sample_rate=config.sample_rate)
     for stale in ledger.previous_outputs(key):
         (experiment_dir / stale).unlink(missing_ok=True)
-    recording = rvc.prepare_recording(audio.mono, recording_index, config)
+    try:
+        recording = rvc.prepare_recording(audio.mono, recording_index, config)
+    except ValueError as error:
+        raise BadInputError(path, str(error)) from None
+    if not recording.pieces:
+        raise BadInputError(path, "no usable pieces: every stretch was silent or had an abnormal peak")
     written = rvc.write_recording(experiment_dir, recording, config.sample_rate)
     outputs = tuple(str(p.relative_to(experiment_dir)) for p in written)
     details = {"check": measured, "pieces": len(recording.pieces), "skipped_pieces": len(recording.skipped)}
@@ -125,9 +130,11 @@ def _prepare_rift_recording(
     if (entry := ledger.lookup(key, source)) is not None and target.exists():
         return Outcome(str(source), "skipped", outputs=(str(relative),), details=entry["details"])
     audio, measured = _decode_usable(source)
-    audio = io.conform(audio)
-    samples = rift.prepare_recording(audio.mono, audio.sample_rate, config)
-    rift.write_recording(target, samples, config)
+    try:
+        recording = rift.prepare_recording(audio.samples, audio.sample_rate, config)
+    except ValueError as error:
+        raise BadInputError(source, str(error)) from None
+    rift.write_recording(target, recording, config)
     outcome = Outcome(str(source), "done", outputs=(str(relative),), details={"check": measured})
     ledger.record(key, source, outcome)
     return outcome
@@ -169,7 +176,8 @@ def prepare_rift_folder(
     extra = {}
     if any(o.status in ("done", "skipped") for o in outcomes):
         try:
-            meta = rift.write_meta_info(Path(data_dir), split)
+            meta = rift.build_meta_info(data_dir, split)
+            rift.write_meta_info(data_dir, meta)
             extra = {"train": len(meta["train_audios"]), "test": len(meta["test_audios"])}
         except TimbrelError as error:
             extra = {"meta_info_error": str(error)}

@@ -167,6 +167,30 @@ def split_meta_info(
     return {"speakers": speakers, "train_audios": train, "test_audios": test}
 
 
+@dataclass(frozen=True)
+class SplitConfig:
+    """How meta_info.json divides the recordings (the reference's prepare_data_meta.py flags).
+    only_include_speakers: empty means every speaker (it matters to the stratified split only)."""
+
+    split_type: Literal["random", "stratified"] = "random"
+    num_test: int = 20
+    num_test_per_speaker: int = 1
+    only_include_speakers: tuple[str, ...] = ()
+    seed: int = 42
+
+
+def build_meta_info(data_dir: str | Path, split: SplitConfig) -> dict[str, list]:
+    """Discover ``data_dir``'s speakers and split their recordings."""
+    return split_meta_info(
+        discover_speakers(data_dir),
+        split.split_type,
+        split.num_test,
+        split.num_test_per_speaker,
+        split.only_include_speakers or None,
+        split.seed,
+    )
+
+
 def write_meta_info(data_dir: str | Path, meta_info: Mapping[str, list]) -> Path:
     """Write ``<data_dir>/meta_info.json`` atomically (UTF-8, indent 4, as the reference)."""
     path = Path(data_dir) / META_INFO_FILE

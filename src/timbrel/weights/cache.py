@@ -30,7 +30,9 @@ STANDARD_WEIGHTS = {
             ("hubert_base", "hubert_base.pt"),
             "`timbrel download hubert`, or pass the path of RVC's hubert_base.pt (or assets/hubert_base/)",
         ),
-        StandardWeight("rmvpe", ("rmvpe.pt",), "`timbrel download rmvpe`, or pass the path of RVC's rmvpe.pt"),
+        StandardWeight(
+            "rmvpe", ("rmvpe.pt",), "`timbrel download rmvpe`, or pass the path of RVC's rmvpe.pt"
+        ),
         StandardWeight(
             "contentvec",
             ("content-vec-best",),
@@ -71,5 +73,6 @@ def find_weight(name: str, explicit: str | Path | None = None) -> Path:
         if path.exists():
             return path
     raise MissingWeightError(
-        f"{name} weights not found; looked in {', '.join(map(str, looked))}. Get them with {weight.how_to_get}."
+        f"{name} weights not found; looked in {', '.join(map(str, looked))}."
+        f" Get them with {weight.how_to_get}."
     )
