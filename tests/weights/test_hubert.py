@@ -18,7 +18,7 @@ import torch
 from safetensors.torch import load_file
 
 from timbrel.core.errors import BadInputError
-from timbrel.features.content.hubert import HubertModel
+from timbrel.features.content.hubert import HubertConfig, HubertModel
 from timbrel.weights.hubert import (
     hubert_config_from_fairseq,
     hubert_config_from_transformers,
@@ -60,6 +60,7 @@ def test_both_layouts_match_reference(hubert_dir, hubert_io, layout):
     model = load_hubert(hubert_dir / layout)
     meta = json.loads((hubert_dir / "meta.json").read_text())
     assert model.config.frame_count(meta["input_samples"]) == meta["frames"]
+    assert model.config == HubertConfig.tiny()
     assert_matches_reference(model, hubert_io)
 
 

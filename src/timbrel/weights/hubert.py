@@ -471,9 +471,10 @@ def _inert_class(full_name: str) -> type:
 
 
 def _allowed_by_torch() -> set[str]:
-    from torch import _weights_only_unpickler
+    """Globals torch's weights-only unpickler accepts by itself (tensor rebuilding, storages)."""
+    from torch._weights_only_unpickler import _get_allowed_globals
 
-    return set(_weights_only_unpickler._get_allowed_globals())
+    return set(_get_allowed_globals())
 
 
 def _pickle_globals(path: Path) -> set[str]:

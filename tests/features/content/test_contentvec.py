@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
+import soundfile
 import torch
 
+from timbrel.audio.resample import resample
 from timbrel.features.content.contentvec import (
     HALF_FRAME_SAMPLES,
     align_to_frames,
@@ -13,6 +18,8 @@ from timbrel.features.content.contentvec import (
     interleave_passes,
     shift_left,
 )
+from timbrel.features.mel import LogMelSpectrogram
+from timbrel.features.rms import frame_rms
 from timbrel.weights.hubert import load_contentvec
 
 
@@ -80,3 +87,31 @@ def test_inference_content_aligns_to_mel_frames(fixtures, contentvec):
 def test_train_content_needs_one_waveform(contentvec):
     with pytest.raises(ValueError, match=r"\(n,\)"):
         contentvec_train_content(contentvec, torch.zeros(2, 4000))
+
+
+def test_end_to_end_segment_features(fixtures, contentvec):
+    """infer.py's per-segment features: mel, RMS and aligned ContentVec of each loudness-normalised
+    slice (gain from the recorded loudness, applied in float64 as the reference does)."""
+    e2e = fixtures / "rift" / "e2e"
+    intermediates = torch.load(e2e / "intermediates.pt", weights_only=True)
+    target_lufs = json.loads((e2e / "settings.json").read_text())["settings"]["target_loudness"]
+    audio, sample_rate = soundfile.read(e2e / "input.wav", dtype="int16")
+    audio = audio.astype(np.float32) / 32768
+    mel = LogMelSpectrogram()
+    segments = intermediates["segments_start_and_length"].tolist()
+    for index, features in zip(
+        intermediates["processing_order"], intermediates["extract_features_in_call_order"], strict=True
+    ):
+        start, length = segments[index]
+        gain = 10.0 ** ((target_lufs - features["original_loudness"]) / 20.0)
+        normalised = audio[start : start + length].astype(np.float64) * gain
+        assert np.abs(normalised).max() <= 1.0
+        samples = torch.from_numpy(normalised).float().unsqueeze(0)
+        log_mel = mel(samples)
+        torch.testing.assert_close(log_mel.transpose(1, 2), features["mel"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(frame_rms(samples), features["rms"], atol=1e-5, rtol=0)
+        samples_16k = torch.from_numpy(resample(normalised.astype(np.float32), sample_rate, 16000))
+        with torch.inference_mode():
+            content = contentvec_content(contentvec, samples_16k.unsqueeze(0))
+        aligned = align_to_frames(content, log_mel.shape[-1])
+        torch.testing.assert_close(aligned, features["cvec"], atol=1e-5, rtol=0)
