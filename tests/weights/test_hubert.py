@@ -3,6 +3,7 @@ tables, strict key checks, and refusal of pickles that would run code."""
 
 from __future__ import annotations
 
+import argparse
 import enum
 import json
 import os
@@ -317,3 +318,23 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path):
         load_hubert(path)
     with pytest.raises(BadInputError, match="no such file"):
         load_hubert(tmp_path / "missing.pt")
+
+
+def test_legacy_args_namespace_config(hubert_dir, hubert_io, tmp_path):
+    """Older fairseq checkpoints keep the hyper-parameters in an argparse namespace ("args")."""
+    checkpoint = torch.load(hubert_dir / "hubert_tiny_fairseq_layout.pt", weights_only=True)
+    fields = {**checkpoint["cfg"]["model"], **checkpoint["cfg"]["task"]}
+    fields.pop("_name")
+    legacy = {"args": argparse.Namespace(**fields), "cfg": None, "model": checkpoint["model"]}
+    path = tmp_path / "hubert_base.pt"
+    torch.save(legacy, path)
+    assert_matches_reference(load_hubert(path), hubert_io)
+
+
+def test_conv_layers_are_parsed_never_evaluated(hubert_dir, tmp_path):
+    checkpoint = torch.load(hubert_dir / "hubert_tiny_fairseq_layout.pt", weights_only=True)
+    checkpoint["cfg"]["model"]["conv_feature_layers"] = "__import__('os').system('true')"
+    path = tmp_path / "hubert_base.pt"
+    torch.save(checkpoint, path)
+    with pytest.raises(BadInputError, match="conv_feature_layers"):
+        load_hubert(path)
