@@ -321,8 +321,9 @@ def _translate(
 
 
 def _fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """w = g · v / ‖v‖ with the norm over dims (0, 1) for each kernel tap (weight norm over dim 2)."""
-    return g * v / v.norm(dim=(0, 1), keepdim=True)
+    """w = g · v / ‖v‖ with the norm over dims (0, 1) for each kernel tap (weight norm over dim 2),
+    in torch's weight-norm order of operations."""
+    return v * (g / v.norm(dim=(0, 1), keepdim=True))
 
 
 def _build(config: HubertConfig, state: dict[str, torch.Tensor], source: str | Path) -> HubertModel:
