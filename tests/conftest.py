@@ -10,6 +10,10 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# xdist runs one worker per core: more threads per worker only oversubscribe the machine.
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

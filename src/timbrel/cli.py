@@ -84,7 +84,7 @@ def _finish_prepare(report: PrepareReport, check_path: Path) -> None:
     write_report(report.check_before, check_path)
     console.print(_check_table(report.check_before, "Input check"))
     for outcome in report.failed:
-        console.print(f"[red]skipped[/red] {outcome.reason}")
+        console.print(f"[red]skipped[/red] {outcome.reason}", soft_wrap=True)
     counts = {
         status: sum(o.status == status for o in report.outcomes) for status in ("done", "skipped", "failed")
     }

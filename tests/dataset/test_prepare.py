@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from timbrel.dataset.rift import RIFTPrepareConfig, SplitConfig
-from timbrel.dataset.rvc import RVCPrepareConfig
 
 from timbrel import api
 from timbrel.audio import io
 from timbrel.audio.synthesis import SINGERS, sing_recording
 from timbrel.core.audio import Audio
+from timbrel.dataset.rift import RIFTPrepareConfig, SplitConfig
+from timbrel.dataset.rvc import RVCPrepareConfig
 
 RVC_CONFIG = RVCPrepareConfig(sample_rate=32000, piece_s=3.0)
 
@@ -47,11 +47,12 @@ def write_bad_and_odd_inputs(folder: Path) -> dict[str, str | None]:
     inf[5] = np.inf
     soundfile.write(str(folder / "inf.wav"), inf, 44100, subtype="FLOAT")
     expected["inf.wav"] = "infinite"
-    io.save(folder / "low 8k.wav", sing_recording(SINGERS[1], 6.0, 8000, seed=2), subtype="PCM_16")
+    other = sing_recording(SINGERS[1], 6.0, 44100, seed=2)
+    io.save(folder / "low 8k.wav", io.conform(other, 8000), subtype="PCM_16")
     expected["low 8k.wav"] = None
-    io.save(folder / "high192k.flac", sing_recording(SINGERS[1], 5.0, 192000, seed=3), subtype="PCM_24")
+    io.save(folder / "high192k.flac", io.conform(other, 192000), subtype="PCM_24")
     expected["high192k.flac"] = None
-    six = np.repeat(sing_recording(SINGERS[0], 5.0, 48000, seed=4).samples, 6, axis=0) * 0.8
+    six = np.repeat(io.conform(other, 48000).samples, 6, axis=0) * 0.8
     io.save(folder / "six_channels.wav", Audio(six, 48000), subtype="PCM_16")
     expected["six_channels.wav"] = None
     soundfile.write(str(folder / "wav_named.mp3"), voice.mono, 44100, format="WAV")
