@@ -133,7 +133,7 @@ def check_files(
 ) -> DatasetCheck:
     """Check every file; a failure that escapes check_file becomes that file's error."""
     results = run_jobs(
-        partial(check_file, config=config), paths, [str(p) for p in paths], workers, "checking"
+        partial(check_file, config=config), paths, [str(p) for p in paths], workers, "checking", show_progress
     )
     files = tuple(
         FileCheck(result.item, errors=(result.reason or "failed",)) if isinstance(result, Outcome) else result
