@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -76,8 +77,8 @@ def load_file(path: str | Path) -> Any:
     except pickle.UnpicklingError as error:
         raise BadInputError(
             path,
-            "refused: the file needs more than tensors and plain containers to load "
-            f"(it is not a plain weights file, or it is unsafe): {_first_line(error)}",
+            "refused: loading it would run code or build objects beyond tensors and plain "
+            f"containers, which a weights file never needs ({_unpickler_reason(error)})",
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as error:
         raise BadInputError(path, f"cannot be read as a torch file: {_first_line(error)}") from None
@@ -317,6 +318,12 @@ def _save(path: str | Path, data: Any) -> None:
     buffer = io.BytesIO()
     torch.save(data, buffer)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+def _unpickler_reason(error: BaseException) -> str:
+    """torch's refusal names the offending global after its advice paragraph; keep just that."""
+    match = re.search(r"Unsupported global: GLOBAL \S+|Unsupported operand[^\n]*", str(error))
+    return match.group(0) if match else _first_line(error)
 
 
 def _first_line(error: BaseException) -> str:
