@@ -43,6 +43,7 @@ class VoiceModelFile:
     config: parsed from the ``config`` list, with n_speakers = rows of ``emb_g.weight``.
     """
 
+    path: Path
     config: SynthesizerConfig
     weights: dict[str, Tensor]
     info: str
@@ -117,7 +118,11 @@ def read_voice_model(path: str | Path) -> VoiceModelFile:
         raise BadInputError(path, str(error)) from None
     label = data.get("sr", _SAMPLE_RATE_LABELS.get(config.sample_rate, str(config.sample_rate)))
     return VoiceModelFile(
-        config=config, weights=dict(weights), info=str(data.get("info", "")), sample_rate_label=str(label)
+        path=path,
+        config=config,
+        weights=dict(weights),
+        info=str(data.get("info", "")),
+        sample_rate_label=str(label),
     )
 
 
@@ -149,9 +154,13 @@ def load_voice_model(path: str | Path, *, fold_weight_norm: bool = True) -> Synt
     With ``fold_weight_norm`` the weight-norm pairs are folded once into plain weights (same
     outputs, no per-call recomputation).
     """
-    voice = read_voice_model(path)
+    return build_synthesizer(read_voice_model(path), fold_weight_norm=fold_weight_norm)
+
+
+def build_synthesizer(voice: VoiceModelFile, *, fold_weight_norm: bool = True) -> Synthesizer:
+    """The synthesizer of a voice model already read: float32, eval mode, strict key check."""
     model = Synthesizer(voice.config, with_posterior=False)
-    load_state_dict_strict(model, voice.weights, path)
+    load_state_dict_strict(model, voice.weights, voice.path)
     model.float().eval()
     if fold_weight_norm:
         remove_weight_norm(model)

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from timbrel.core.config import from_dict, to_dict
 from timbrel.core.errors import ConfigError
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
@@ -73,3 +74,8 @@ def test_bad_configs_are_refused_with_the_value():
 def test_tiny_config_builds_a_small_model():
     model = Synthesizer(SynthesizerConfig.tiny())
     assert sum(p.numel() for p in model.parameters()) < 200_000
+
+
+def test_typed_config_round_trip():
+    config = SynthesizerConfig.preset("v1", 48000, use_f0=False)
+    assert from_dict(SynthesizerConfig, to_dict(config)) == config

@@ -124,8 +124,9 @@ class Synthesizer(nn.Module):
         Offline (``return_length`` None): n = t * upp. Realtime form: the encoder sees all t
         frames, the flow the frames from ``max(skip_head - 24, 0)``, the decoder ``return_length``
         frames from ``skip_head``, resized to ``return_length2`` frames (formant shift) when given.
-        noise_prior: (b, inter, t_p) standard normal for the prior sample; noise_nsf: (b, n) for the
-        NSF source; missing draws come from ``generator``, or are zeros without one.
+        noise_prior: (b, inter, t_p) standard normal draws for the prior sample (t_p = t - flow
+        head); noise_nsf: (b, t_dec * upp) for the NSF source (t_dec = t, or return_length);
+        missing draws come from ``generator``, or are zeros without one.
         """
         if self.config.use_f0 and (pitch is None or f0_hz is None):
             raise ValueError("this synthesizer uses pitch: pass pitch (b, t) and f0_hz (b, t)")
