@@ -23,6 +23,14 @@ class RmvpeConfig:
     threshold: float = THRESHOLD
     decoder: Literal["rvc", "rift"] = "rvc"
 
+    @classmethod
+    def rvc(cls) -> RmvpeConfig:
+        return cls()
+
+    @classmethod
+    def rift(cls) -> RmvpeConfig:
+        return cls(decoder="rift")
+
 
 def rmvpe_salience(network: E2E, log_mel: Tensor) -> Tensor:
     """log_mel: (b, 128, t) -> salience (b, t, 360).
