@@ -38,3 +38,14 @@ def sliding_nanmedian(values: np.ndarray, window: int) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows are expected and give NaN
         return np.nanmedian(windows, axis=-1)
+
+
+def nanmedian_rows(stacked: np.ndarray) -> np.ndarray:
+    """stacked: (k, frames) -> (frames,) NaN-median over k, NaN where all are NaN."""
+    valid = ~np.isnan(stacked)
+    ordered = np.sort(stacked, axis=0)  # NaN sorts last
+    count = valid.sum(axis=0)
+    frames = np.arange(stacked.shape[1])
+    low = ordered[np.maximum((count - 1) // 2, 0), frames]
+    high = ordered[np.maximum(count // 2, 0), frames]
+    return np.where(count > 0, (low + high) / 2, np.nan)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from timbrel.features.pitch.errors import PitchError
-from timbrel.features.pitch.median import sliding_nanmedian
+from timbrel.features.pitch.median import nanmedian_rows, sliding_nanmedian
 from timbrel.features.pitch.pm import PmConfig, PmExtractor
 from timbrel.features.pitch.rmvpe import RmvpeExtractor
 from timbrel.features.pitch.world import WorldConfig, WorldExtractor
@@ -79,17 +79,6 @@ def _fit(f0_hz: np.ndarray, n_frames: int) -> np.ndarray:
     return np.pad(f0_hz, (0, n_frames - len(f0_hz)), constant_values=np.nan)
 
 
-def _nanmedian_rows(stacked: np.ndarray) -> np.ndarray:
-    """stacked: (k, frames) -> (frames,) NaN-median over k, NaN where all are NaN."""
-    valid = ~np.isnan(stacked)
-    ordered = np.sort(stacked, axis=0)  # NaN sorts last
-    count = valid.sum(axis=0)
-    frames = np.arange(stacked.shape[1])
-    low = ordered[np.maximum((count - 1) // 2, 0), frames]
-    high = ordered[np.maximum(count // 2, 0), frames]
-    return np.where(count > 0, (low + high) / 2, np.nan)
-
-
 def ensemble_light(
     rmvpe_f0_hz: np.ndarray, dio_f0_hz: np.ndarray, praat_f0_hz: np.ndarray, rms: np.ndarray | None
 ) -> np.ndarray:
@@ -109,7 +98,7 @@ def ensemble_light(
         repair &= np.asarray(rms)[:n_frames] > LIGHT_MIN_RMS
     stacked = np.concatenate([others, rmvpe[None]])
     positive = np.where(stacked > 0, stacked, np.nan)
-    result = np.where(repair, _nanmedian_rows(positive), rmvpe)
+    result = np.where(repair, nanmedian_rows(positive), rmvpe)
     return np.nan_to_num(result, nan=0.0)
 
 
@@ -125,7 +114,7 @@ def ensemble(rmvpe_f0_hz: np.ndarray, dio_f0_hz: np.ndarray, praat_f0_hz: np.nda
     n_frames = len(rmvpe)
     stacked = np.stack([_fit(dio_f0_hz, n_frames), _fit(praat_f0_hz, n_frames), rmvpe])
     n_missing = np.isnan(stacked).sum(axis=0)
-    median = _nanmedian_rows(stacked)
+    median = nanmedian_rows(stacked)
     median[n_missing >= 2] = np.nan
     smoothed = sliding_nanmedian(median, OUTLIER_WINDOW)
     median = np.where(np.abs(median - smoothed) > OUTLIER_HZ, smoothed, median)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -82,3 +82,11 @@ class WorldExtractor:
         )
         f0_hz = pyworld.stonemask(samples, f0_hz, times_s, config.sample_rate)
         return PitchTrack(f0_hz=f0_hz, sample_rate=config.sample_rate, hop_length=config.hop_length)
+
+
+def harvest_extractor(config: WorldConfig | None = None) -> WorldExtractor:
+    return WorldExtractor(replace(config or WorldConfig(), algorithm="harvest"))
+
+
+def dio_extractor(config: WorldConfig | None = None) -> WorldExtractor:
+    return WorldExtractor(replace(config or WorldConfig(), algorithm="dio"))
