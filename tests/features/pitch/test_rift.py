@@ -16,6 +16,7 @@ from timbrel.features.pitch.rift import (
     praat_f0,
     rift_inference_f0,
     rift_training_f0,
+    rmvpe_input,
 )
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor
 from timbrel.weights.rmvpe import load_rmvpe
@@ -76,24 +77,40 @@ def small(fixtures):
     return RmvpeExtractor(network, RmvpeConfig.rift()), io
 
 
-def test_training_and_inference_f0_from_rmvpe(small):
+def test_rmvpe_input_is_rmvpes_own_resampling(small):
+    _, io = small
+    np.testing.assert_array_equal(rmvpe_input(io["wav_44k"][0].numpy()), io["audio_16k_resampled"][0].numpy())
+
+
+def test_training_and_inference_f0_from_44k_audio(small):
     rmvpe, io = small
-    samples_16k = io["audio_16k_resampled"][0].numpy()
-    training = rift_training_f0(rmvpe, samples_16k, io["wav_44k"].shape[1])
+    samples = io["wav_44k"][0].numpy()
+    training = rift_training_f0(rmvpe, samples)
     expected = io["f0_mel_aligned_prepare_f0"].numpy()
     np.testing.assert_allclose(training, expected, rtol=0, atol=1e-3)
     np.testing.assert_array_equal(training == 0, expected == 0)
     expected = io["f0_mel_aligned_infer"].numpy()
-    inference = rift_inference_f0(rmvpe, samples_16k, len(expected))
+    inference = rift_inference_f0(rmvpe, samples, len(expected))
     np.testing.assert_allclose(inference, expected, rtol=0, atol=1e-3)
 
 
-def test_robust_levels_need_the_full_rate_samples(small):
+@pytest.mark.parametrize("level", [1, 2])
+def test_robust_levels_keep_the_grid_and_rmvpe_voiced_frames(small, level):
     rmvpe, io = small
-    with pytest.raises(PitchError, match=r"44\.1 kHz"):
-        rift_inference_f0(rmvpe, io["audio_16k_resampled"][0].numpy(), 86, robust_level=1)
+    samples = io["wav_44k"][0].numpy()
+    n_frames = len(samples) // HOP_LENGTH
+    level0 = rift_inference_f0(rmvpe, samples, n_frames)
+    robust = rift_inference_f0(rmvpe, samples, n_frames, robust_level=level, rms=np.ones(n_frames))
+    assert robust.shape == (n_frames,) and np.isfinite(robust).all()
+    if level == 1:
+        voiced = level0 > 0
+        np.testing.assert_array_equal(robust[voiced], level0[voiced])
+
+
+def test_unknown_robust_level(small):
+    rmvpe, io = small
     with pytest.raises(PitchError, match=r"not one of \[0, 1, 2\]"):
-        rift_inference_f0(rmvpe, io["audio_16k_resampled"][0].numpy(), 86, robust_level=3)
+        rift_inference_f0(rmvpe, io["wav_44k"][0].numpy(), 86, robust_level=3)
 
 
 @settings(derandomize=True, max_examples=30, deadline=None)

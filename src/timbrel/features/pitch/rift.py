@@ -9,11 +9,14 @@ Every curve here is float64 with NaN for "no estimate", 0 Hz only in the final o
 from __future__ import annotations
 
 import numpy as np
+import torch
 
+from timbrel.audio.sinc_resample import sinc_resample
 from timbrel.features.pitch.errors import PitchError
 from timbrel.features.pitch.median import nanmedian_rows, sliding_nanmedian
 from timbrel.features.pitch.pm import PmConfig, PmExtractor
 from timbrel.features.pitch.rmvpe import RmvpeExtractor
+from timbrel.features.pitch.rmvpe_mel import SAMPLE_RATE as RMVPE_SAMPLE_RATE
 from timbrel.features.pitch.world import WorldConfig, WorldExtractor
 
 SAMPLE_RATE = 44100
@@ -128,36 +131,43 @@ def ensemble(rmvpe_f0_hz: np.ndarray, dio_f0_hz: np.ndarray, praat_f0_hz: np.nda
     return np.nan_to_num(median, nan=0.0)
 
 
-def rift_training_f0(rmvpe: RmvpeExtractor, samples_16k: np.ndarray, n_samples: int) -> np.ndarray:
-    """samples_16k: (m,) the 44.1 kHz utterance resampled to 16 kHz; n_samples: its length at
-    44.1 kHz -> (n_samples // 512,) float64, the mel grid (prepare_f0.py)."""
-    f0_hz = rmvpe.extract(samples_16k).f0_hz
-    return align_to_mel_frames(f0_hz, n_samples // HOP_LENGTH + 1, cut_last=True)
-
-
+RMVPE_RESAMPLER_WIDTH = 128  # RMVPE's own torchaudio Resample(44100, 16000, lowpass_filter_width=128)
 ROBUST_LEVELS = (0, 1, 2)
+
+
+def rmvpe_input(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """samples: (n,) at sample_rate -> (ceil(n · 16000 / sample_rate),) float32, resampled the way
+    RIFT's RMVPE wrapper does it."""
+    samples = torch.as_tensor(np.asarray(samples, dtype=np.float32))
+    resampled = sinc_resample(
+        samples, sample_rate, RMVPE_SAMPLE_RATE, RMVPE_RESAMPLER_WIDTH, precision="transform"
+    )
+    return resampled.numpy()
+
+
+def rift_training_f0(rmvpe: RmvpeExtractor, samples: np.ndarray) -> np.ndarray:
+    """samples: (n,) 44.1 kHz utterance -> (n // 512,) float64 on the mel grid (prepare_f0.py)."""
+    f0_hz = rmvpe.extract(rmvpe_input(samples)).f0_hz
+    return align_to_mel_frames(f0_hz, len(samples) // HOP_LENGTH + 1, cut_last=True)
 
 
 def rift_inference_f0(
     rmvpe: RmvpeExtractor,
-    samples_16k: np.ndarray,
+    samples: np.ndarray,
     n_mel_frames: int,
     robust_level: int = 0,
-    samples: np.ndarray | None = None,
     rms: np.ndarray | None = None,
 ) -> np.ndarray:
-    """f0 of one loudness-normalised segment, before key shift -> (n_mel_frames,) float64.
+    """f0 of one loudness-normalised 44.1 kHz segment, before key shift -> (n_mel_frames,) float64.
 
-    samples_16k: (m,) the segment at 16 kHz for RMVPE; samples: (n,) the segment at 44.1 kHz,
-    needed by levels 1 and 2 (dio and Praat); rms: (n_mel_frames,) linear RMS, level 1's gate.
+    samples: (n,) the segment; rms: (n_mel_frames,) its linear RMS, level 1's loudness gate
+    (None skips the gate).
     """
     if robust_level not in ROBUST_LEVELS:
         raise PitchError(f"robust f0 level {robust_level!r} is not one of {list(ROBUST_LEVELS)}")
-    f0_hz = align_to_mel_frames(rmvpe.extract(samples_16k).f0_hz, n_mel_frames, cut_last=False)
+    f0_hz = align_to_mel_frames(rmvpe.extract(rmvpe_input(samples)).f0_hz, n_mel_frames, cut_last=False)
     if robust_level == 0:
         return f0_hz
-    if samples is None:
-        raise PitchError(f"robust f0 level {robust_level} needs the 44.1 kHz samples")
     dio, praat = dio_f0(samples), praat_f0(samples)
     if robust_level == 1:
         return ensemble_light(f0_hz, dio, praat, rms)
