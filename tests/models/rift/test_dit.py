@@ -127,3 +127,27 @@ def test_bad_config_and_skip_layers_are_rejected():
     )
     with pytest.raises(ConfigError, match=r"\[2\]"):
         model(*args, skip_layers=[0, 2])
+
+
+def test_freezing_matches_the_reference_list(fixtures):
+    manifest = json.loads((fixtures / "rift" / "manifest_dit_full.json").read_text())["dit-512-8"]
+    with torch.device("meta"):
+        model = DiT(DiTConfig.preset("dit-512-8"))
+    model.freeze_adaln_and_time_embedding()
+    frozen = sorted("transformer." + name for name, p in model.named_parameters() if not p.requires_grad)
+    assert frozen == sorted(manifest["frozen_by_freeze_adaln_and_tembed"])
+
+
+def test_initialisation_follows_the_spectral_rule():
+    model = DiT(DiTConfig(dim=128, depth=2, num_speakers=3))
+    model.init_weights(torch.Generator().manual_seed(0))
+    for block in model.transformer_blocks:
+        assert not block.attn_norm.proj.weight.any() and not block.attn_norm.proj.bias.any()
+    assert not model.output.weight.any() and not model.norm_out.proj.weight.any()
+    mlp = model.transformer_blocks[0].mlp
+    # mlp_proj: fan_in 128, fan_out 512 -> std 1/sqrt(128); mlp_out: fan_in 512, fan_out 128 -> 0.5/sqrt(512).
+    assert mlp.mlp_proj.weight.std().item() == pytest.approx(128**-0.5, rel=0.05)
+    assert mlp.mlp_out.weight.std().item() == pytest.approx(0.5 / 512**0.5, rel=0.05)
+    assert mlp.dwconv.weight.std().item() == pytest.approx(31**-0.5, rel=0.1)
+    assert model.spk_embed.weight.std().item() == pytest.approx(128**-0.5, rel=0.2)
+    assert not mlp.mlp_proj.bias.any()

@@ -25,24 +25,33 @@ def test_training_objective_matches_reference(train):
     inputs = data["inputs"]
     mask = flow.lens_to_mask(inputs["lens"], data["mel"].shape[1])
     assert torch.equal(mask, inputs["mask"])
-    x1 = flow.normalize_mel(data["mel"])
-    torch.testing.assert_close(x1, data["x1_norm"], atol=1e-6, rtol=1e-6)
-    x0, t = data["x0_noise"], data["t"]
-    x_t = flow.interpolate(x0, x1, t)
+    torch.testing.assert_close(flow.normalize_mel(data["mel"]), data["x1_norm"], atol=1e-6, rtol=1e-6)
+    cond = model.condition(inputs["f0"], inputs["rms"], inputs["cvec"], mask)
+
+    def velocity(t, x_t):
+        return model.velocity(x_t, t, inputs["spk"], cond, drop_speaker=data["drop_speaker"])
+
     with torch.no_grad():
-        prediction = model(
-            x_t,
-            inputs["spk"],
-            inputs["f0"],
-            inputs["rms"],
-            inputs["cvec"],
-            t,
-            drop_speaker=data["drop_speaker"],
-            mask=mask,
-        )
+        loss, prediction = flow.training_loss(velocity, data["mel"], data["x0_noise"], data["t"], mask)
     torch.testing.assert_close(prediction, data["pred"], atol=1e-4, rtol=1e-4)
-    loss = flow.flow_matching_loss(prediction, flow.target_velocity(x0, x1), mask)
     torch.testing.assert_close(loss, data["loss"], atol=1e-5, rtol=1e-5)
+
+
+def test_loss_ignores_padded_frames():
+    prediction, target = torch.zeros(2, 4, 3), torch.zeros(2, 4, 3)
+    target[1, 3] = 100.0
+    target[0, 0, 0] = 1.0
+    mask = flow.lens_to_mask(torch.tensor([4, 3]))
+    assert flow.flow_matching_loss(prediction, target, mask).item() == pytest.approx(1 / (7 * 3))
+
+
+def test_speaker_dropout_drops_an_exact_count():
+    generator = torch.Generator().manual_seed(0)
+    for batch, probability, count in [(8, 0.2, 1), (10, 0.2, 2), (64, 0.2, 12), (5, 0.0, 0), (3, 1.0, 3)]:
+        drop = flow.speaker_dropout(batch, probability, generator)
+        assert drop.shape == (batch,) and int(drop.sum()) == count
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        flow.speaker_dropout(4, 1.5)
 
 
 def test_logit_normal_times_match_reference(train):

@@ -295,6 +295,35 @@ class DiT(nn.Module):
         self.norm_out = FinalNorm(dim)
         self.output = nn.Linear(dim, config.n_mels)
 
+    def init_weights(self, generator: torch.Generator | None = None) -> None:
+        """Training-from-scratch initialisation (spec 3.3): spectral normal init of linear and conv weights,
+        zero biases, embeddings N(0, 1/dim), and zeroed adaLN projections and output layer."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear | nn.Conv1d):
+                fan_out = module.weight.shape[0]
+                fan_in = module.weight[0].numel()
+                std = min(1.0, math.sqrt(fan_out / fan_in)) / math.sqrt(fan_in)
+                nn.init.normal_(module.weight, 0.0, std, generator=generator)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, 0.0, 1 / math.sqrt(self.config.dim), generator=generator)
+            elif isinstance(module, nn.LayerNorm):
+                module.reset_parameters()
+        zeroed = [block.attn_norm.proj for block in self.transformer_blocks] + [
+            self.norm_out.proj,
+            self.output,
+        ]
+        for module in zeroed:
+            nn.init.zeros_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def freeze_adaln_and_time_embedding(self) -> None:
+        """Stop training the time embedding and every adaLN projection (spec 3.4). Single-speaker fine-tuning
+        keeps the null speaker meaningful this way, which speaker guidance needs."""
+        frozen = [self.tembed, self.norm_out, *(block.attn_norm for block in self.transformer_blocks)]
+        for module in frozen:
+            module.requires_grad_(False)
+
     def condition(
         self, f0_hz: Tensor, rms: Tensor, content: Tensor, mask: Tensor | None = None
     ) -> SegmentConditioning:

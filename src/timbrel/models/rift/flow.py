@@ -68,6 +68,27 @@ def flow_matching_loss(prediction: Tensor, target: Tensor, mask: Tensor | None =
     return error[mask].mean()
 
 
+def speaker_dropout(batch: int, probability: float, generator: torch.Generator | None = None) -> Tensor:
+    """Training-time speaker dropout (spec 4.3): exactly int(batch·probability) items, chosen by a random
+    permutation (not a draw per item), get the null speaker. -> (batch,) bool"""
+    if not 0.0 <= probability <= 1.0:
+        raise ConfigError(f"speaker dropout probability must be in [0, 1], got {probability!r}")
+    drop = torch.zeros(batch, dtype=torch.bool)
+    drop[torch.randperm(batch, generator=generator)[: int(batch * probability)]] = True
+    return drop
+
+
+def training_loss(
+    velocity: VelocityFn, mel: Tensor, x0: Tensor, t: Tensor, mask: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """The rectified-flow objective (spec 4.1). mel: (b, n, n_mels) natural-log mel (the data, time 1),
+    x0: (b, n, n_mels) standard normal noise (time 0), t: (b,) times, mask: (b, n) bool or None; velocity is
+    called as velocity(t, x_t) -> (loss scalar, prediction (b, n, n_mels))."""
+    x1 = normalize_mel(mel)
+    prediction = velocity(t, interpolate(x0, x1, t))
+    return flow_matching_loss(prediction, target_velocity(x0, x1), mask), prediction
+
+
 def time_grid(steps: int) -> Tensor:
     """`steps` evenly spaced times from 0 to 1 (float32); they give steps − 1 solver updates."""
     if not isinstance(steps, int) or steps < 2:
