@@ -151,3 +151,24 @@ def test_initialisation_follows_the_spectral_rule():
     assert mlp.dwconv.weight.std().item() == pytest.approx(31**-0.5, rel=0.1)
     assert model.spk_embed.weight.std().item() == pytest.approx(128**-0.5, rel=0.2)
     assert not mlp.mlp_proj.bias.any()
+
+
+def test_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = DiT(DiTConfig.tiny())
+    config, n = model.config, 12
+    mask = torch.arange(n) < torch.tensor([[n], [7]])
+    velocity = model(
+        torch.randn(2, n, config.n_mels),
+        torch.tensor([0, 1]),
+        torch.rand(2, n) * 400,
+        torch.rand(2, n),
+        torch.randn(2, n, config.content_dim),
+        torch.rand(2),
+        drop_speaker=torch.tensor([False, True]),
+        mask=mask,
+    )
+    velocity.square().mean().backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), name
+        assert parameter.grad.any(), name

@@ -106,6 +106,9 @@ def _layer_norm(x: Tensor) -> Tensor:
 
 def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     """LN(no affine)(x)·(1 + scale) + shift. x: (b, n, d), shift/scale: (b, d)."""
+    if shift.shape[0] == 1:
+        # One modulation for the whole batch is a LayerNorm affine: one fused pass instead of two.
+        return F.layer_norm(x, x.shape[-1:], 1 + scale[0], shift[0], eps=_LN_EPS)
     return torch.addcmul(shift.unsqueeze(1), _layer_norm(x), 1 + scale.unsqueeze(1))
 
 
@@ -210,8 +213,10 @@ class Attention(nn.Module):
         return x.transpose(1, 2)
 
     def _rotary(self, x: Tensor, cond: SegmentConditioning) -> Tensor:
+        """Rotate head 0 in place (x is a fresh projection output): no copy of the other heads."""
         d = self.head_dim
-        return torch.cat((_rotate_pairs(x[..., :d], cond.cos, cond.sin), x[..., d:]), dim=-1)
+        x[..., :d] = _rotate_pairs(x[..., :d], cond.cos, cond.sin)
+        return x
 
     def forward(self, x: Tensor, cond: SegmentConditioning) -> Tensor:
         """x: (b, n, dim) -> (b, n, dim), zero at padded frames."""
@@ -238,7 +243,8 @@ class ConvMLP(nn.Module):
         """x: (b, n, dim) -> (b, n, dim)"""
         x = self.dwconv(x.transpose(1, 2)).transpose(1, 2)
         x = self.mlp_proj(_layer_norm(x))
-        return self.mlp_out(F.relu(x).square())
+        x = F.relu(x, inplace=True)
+        return self.mlp_out(x * x)
 
 
 class DiTBlock(nn.Module):
