@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -126,3 +128,36 @@ def test_missing_guidance_inputs_are_errors(small):
         Guidance(skip_strength=0.5)
     with pytest.raises(ConfigError, match="downsample rate"):
         downsampled_content(inputs["cvec"][0], 0)
+
+
+def test_end_to_end_batches_match_reference(fixtures):
+    """The DiT sampling inside the reference infer.py run (fixtures/rift/e2e): another model size
+    (head_dim 32, content_dim 32), a padded batch of two and an unpadded batch of one."""
+    folder = fixtures / "rift" / "e2e"
+    settings = json.loads((folder / "settings.json").read_text())
+    data = torch.load(folder / "intermediates.pt", weights_only=True)
+    loaded = load_rift_checkpoint(folder / "model-step=2.ckpt")
+    guidance = guidance_from_settings(settings["settings"])
+    segments = iter(data["extract_features_in_call_order"])
+    for batch in data["batches"]:
+        items = [next(segments) for _ in batch["frame_lengths"]]
+        assert [item["mel"].shape[1] for item in items] == batch["frame_lengths"].tolist()
+
+        def pad(name, items=items):
+            return torch.nn.utils.rnn.pad_sequence([item[name][0] for item in items], batch_first=True)
+
+        (noise,) = [data["initial_noise_in_call_order"][i] for i in batch["randn_call_indices"]]
+        mask = flow.lens_to_mask(batch["frame_lengths"])
+        with torch.no_grad():
+            velocity = GuidedVelocity(
+                loaded.model,
+                batch["spk_id"],
+                pad("f0"),
+                pad("rms"),
+                pad("cvec"),
+                guidance,
+                mask=mask,
+                bad_content=pad("cvec_ds"),
+            )
+            mel, _ = flow.sample(velocity, noise, pad("mel"), mask, steps=settings["settings"]["infer_steps"])
+        torch.testing.assert_close(mel, batch["mel_out"], atol=1e-3, rtol=0)
