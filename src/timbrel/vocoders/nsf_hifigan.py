@@ -205,8 +205,11 @@ class NsfHifiGan(nn.Module):
         per_stage = len(self.config.resblock_kernel_sizes)
         for i, (up, noise_conv) in enumerate(zip(self.ups, self.noise_convs, strict=True)):
             x = up(F.leaky_relu(x, LRELU_SLOPE)) + noise_conv(source)
-            blocks = self.resblocks[i * per_stage : (i + 1) * per_stage]
-            x = sum(block(x) for block in blocks) / per_stage
+            first, *others = self.resblocks[i * per_stage : (i + 1) * per_stage]
+            total = first(x)
+            for block in others:
+                total = total + block(x)
+            x = total / per_stage
         # The final activation uses leaky_relu's default slope (0.01), as the released model was trained.
         return torch.tanh(self.conv_post(F.leaky_relu(x)))
 

@@ -126,14 +126,15 @@ class TimeEmbedding(nn.Module):
         super().__init__()
         self.time_emb = nn.Linear(_TIME_FEATURES, dim)
         self.proj = nn.Linear(dim, dim)
-        half = _TIME_FEATURES // 2
-        step = math.log(10000.0) / (half - 1)
-        self.register_buffer("frequencies", torch.exp(torch.arange(half).float() * -step), persistent=False)
 
     def forward(self, time: Tensor) -> Tensor:
-        arg = (_TIME_SCALE * time.reshape(-1).float()).unsqueeze(1) * self.frequencies.unsqueeze(0)
+        # float32 whatever the weights' dtype: sin(1000·t·f) needs more precision than half types have.
+        half = _TIME_FEATURES // 2
+        step = math.log(10000.0) / (half - 1)
+        frequencies = torch.exp(torch.arange(half, device=time.device, dtype=torch.float32) * -step)
+        arg = (_TIME_SCALE * time.reshape(-1).float()).unsqueeze(1) * frequencies.unsqueeze(0)
         features = torch.cat((arg.sin(), arg.cos()), dim=-1)
-        return self.proj(F.silu(self.time_emb(features)))
+        return self.proj(F.silu(self.time_emb(features.to(self.time_emb.weight.dtype))))
 
 
 class ConditionEmbedding(nn.Module):
@@ -176,9 +177,9 @@ class RotaryEmbedding(nn.Module):
         self.register_buffer("inv_freq", inv_freq)
 
     def angles(self, n_frames: int) -> Tensor:
-        """-> (n_frames, head_dim)"""
-        positions = torch.arange(n_frames, device=self.inv_freq.device, dtype=self.inv_freq.dtype)
-        return torch.outer(positions, self.inv_freq).repeat_interleave(2, dim=-1)
+        """-> (n_frames, head_dim) float32 (positions in the thousands need it)"""
+        positions = torch.arange(n_frames, device=self.inv_freq.device, dtype=torch.float32)
+        return torch.outer(positions, self.inv_freq.float()).repeat_interleave(2, dim=-1)
 
 
 class AdaLayerNormZero(nn.Module):
@@ -335,18 +336,18 @@ class DiT(nn.Module):
     ) -> SegmentConditioning:
         """f0_hz: (b, n) Hz (0 = unvoiced), rms: (b, n), content: (b, n, content_dim),
         mask: (b, n) bool (True = valid) or None -> the per-segment tables."""
-        n_frames = f0_hz.shape[1]
-        angles = self.rotary_embed.angles(n_frames)
+        features = self.cond_embed(f0_hz, rms, content)
+        angles = self.rotary_embed.angles(f0_hz.shape[1])
         frame_mask = attn_bias = None
         # An all-valid mask changes nothing, so it is dropped: attention then runs unmasked.
         if mask is not None and not bool(mask.all()):
             frame_mask = mask
-            bias = torch.zeros(mask.shape, dtype=angles.dtype, device=mask.device)
+            bias = torch.zeros(mask.shape, dtype=features.dtype, device=mask.device)
             attn_bias = bias.masked_fill(~mask, float("-inf"))[:, None, None, :]
         return SegmentConditioning(
-            features=self.cond_embed(f0_hz, rms, content),
-            cos=angles.cos(),
-            sin=angles.sin(),
+            features=features,
+            cos=angles.cos().to(features.dtype),
+            sin=angles.sin().to(features.dtype),
             frame_mask=frame_mask,
             attn_bias=attn_bias,
         )
