@@ -25,13 +25,14 @@ def e2e(fixtures):
     voice = RVCVoice(
         load_voice_model(root / settings["model_file"]),
         load_hubert(root / "hubert"),
-        registry.create(settings["settings"]["f0_method"]),
+        registry.create,
         read_index(root / settings["index_file"]),
     )
     config = settings["config"]
     chunking = Chunking(config["x_pad"], config["x_query"], config["x_center"], config["x_max"])
     given = settings["settings"]
     options = RVCConvertOptions(
+        f0_method=given["f0_method"],
         key_shift_semitones=given["f0_up_key"],
         index_rate=given["index_rate"],
         protect=given["protect"],

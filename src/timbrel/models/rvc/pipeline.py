@@ -9,6 +9,7 @@ time, so memory stays bounded for long songs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -68,6 +69,7 @@ class RVCConvertOptions:
     classic RVC leaves them at 0 Hz, which is what lets ``protect`` act.
     """
 
+    f0_method: str = "rmvpe"
     key_shift_semitones: float = 0.0
     index_rate: float = 0.75
     protect: float = 0.33
@@ -115,8 +117,11 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 
 
 class RVCVoice:
-    """A loaded RVC voice model with its content encoder, pitch extractor and optional index
-    (implements timbrel.models.base.VoiceModel)."""
+    """A loaded RVC voice model with its content encoder, pitch extractors and optional index
+    (implements timbrel.models.base.VoiceModel).
+
+    pitch_extractor: method name (options.f0_method) -> extractor; it loads networks on demand.
+    """
 
     family = "rvc"
 
@@ -124,11 +129,11 @@ class RVCVoice:
         self,
         synthesizer: Synthesizer,
         content_model: HubertModel,
-        pitch_extractor: PitchExtractor | None,
+        pitch_extractor: Callable[[str], PitchExtractor] | None,
         index: RetrievalIndex | None = None,
     ):
         if synthesizer.config.use_f0 and pitch_extractor is None:
-            raise ValueError("this voice model uses pitch: give a pitch extractor")
+            raise ValueError("this voice model uses pitch: give a pitch extractor provider")
         self.synthesizer = synthesizer
         self.content_model = content_model
         self.pitch_extractor = pitch_extractor
@@ -172,7 +177,7 @@ class RVCVoice:
         n_frames = len(padded) // WINDOW
         f0 = None
         if self.synthesizer.config.use_f0:
-            raw = self.pitch_extractor.extract(padded).f0_hz
+            raw = self.pitch_extractor(options.f0_method).extract(padded).f0_hz
             f0 = rvc_inference_f0(
                 raw, n_frames, options.key_shift_semitones, options.fill_unvoiced, options.filter_radius
             )
@@ -192,13 +197,17 @@ class RVCVoice:
                 start = end
         converted = np.concatenate(pieces)
         if options.rms_mix_rate != 1:
-            converted = mix_rms(
-                torch.from_numpy(np.ascontiguousarray(audio)),
-                SAMPLE_RATE,
-                torch.from_numpy(converted),
-                self.sample_rate,
-                options.rms_mix_rate,
-            ).numpy().astype(np.float32)  # the reference scales its float32 output in place
+            converted = (
+                mix_rms(
+                    torch.from_numpy(np.ascontiguousarray(audio)),
+                    SAMPLE_RATE,
+                    torch.from_numpy(converted),
+                    self.sample_rate,
+                    options.rms_mix_rate,
+                )
+                .numpy()
+                .astype(np.float32)
+            )  # the reference scales its float32 output in place
         if options.output_sample_rate is not None and options.output_sample_rate != self.sample_rate:
             converted = resample(converted, self.sample_rate, options.output_sample_rate)
         return to_int16(converted)
