@@ -251,3 +251,32 @@ def test_unknown_decoder_and_model_are_rejected():
         crepe.decode(torch.rand(4, crepe.N_BINS), "beam")
     with pytest.raises(ConfigError, match="tiny"):
         crepe.CrepeConfig.named("medium")
+
+
+def test_bin_frequencies():
+    f0_hz = crepe.cents_to_f0_hz(crepe.bins_to_cents(torch.tensor([0, crepe.N_BINS - 1])))
+    torch.testing.assert_close(f0_hz, torch.tensor([31.70, 2005.5]), rtol=2e-4, atol=0)
+
+
+def test_decoders_follow_a_clear_peak():
+    """A salience peaked on a known bin path: every decoder returns that path and its pitch."""
+    path = torch.tensor([100, 104, 110, 115, 115, 112])
+    salience = torch.full((path.shape[0], crepe.N_BINS), 0.01)
+    salience[torch.arange(path.shape[0]), path] = 0.99
+    masked = crepe.mask_salience(salience, 50.0, 1100.0)
+    for decoder in crepe.DECODERS:
+        pitch = crepe.decode(masked, decoder)
+        assert torch.equal(pitch.bins, path)
+        assert torch.equal(pitch.periodicity, torch.full((path.shape[0],), 0.99))
+        # weighted_argmax's neighbours all weigh sigmoid(0.01) and are symmetric around the peak
+        torch.testing.assert_close(
+            pitch.f0_hz, crepe.cents_to_f0_hz(crepe.bins_to_cents(path)), rtol=1e-6, atol=0
+        )
+
+
+def test_viterbi_cannot_jump_more_than_eleven_bins_a_frame():
+    salience = torch.full((2, crepe.N_BINS), 0.5)
+    salience[0, 100] = salience[1, 160] = 1.0
+    bins = crepe.decode(salience, "viterbi").bins
+    # the transition band max(12 - |i - j|, 0) allows moves of up to 11 bins
+    assert (bins[1] - bins[0]).abs() <= 11

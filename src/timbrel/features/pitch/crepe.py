@@ -337,14 +337,14 @@ class CrepeExtractor:
         pitch = crepe_pitch(
             self.net,
             torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)),
-            self.sample_rate,
-            self.hop_length,
-            self.fmin_hz,
-            self.fmax_hz,
-            self.decoder,
-            True,
-            self.segment_frames,
-            self.batch_frames,
+            sample_rate=self.sample_rate,
+            hop_length=self.hop_length,
+            fmin_hz=self.fmin_hz,
+            fmax_hz=self.fmax_hz,
+            decoder=self.decoder,
+            pad=True,
+            segment_frames=self.segment_frames,
+            batch_frames=self.batch_frames,
         )
         f0_hz, periodicity = pitch.f0_hz, pitch.periodicity
         if self.rvc_postprocess:
