@@ -165,12 +165,13 @@ def cents_to_f0_hz(cents: Tensor) -> Tensor:
 
 
 @functools.cache
-def _log_transition() -> np.ndarray:
-    """(360, 360) float64 log transition matrix, rows normalised, with float32 `tiny` inside the log."""
+def _log_transition_into() -> np.ndarray:
+    """(360, 360) float64: [j, k] = log P(k -> j), the transition rows normalised over j, with float32
+    `tiny` inside the log as librosa adds it."""
     index = np.arange(N_BINS)
     band = np.maximum(_TRANSITION_WIDTH - np.abs(index[None, :] - index[:, None]), 0)
     transition = band / band.sum(axis=1, keepdims=True)
-    return np.log(transition + np.finfo(np.float32).tiny)
+    return np.ascontiguousarray(np.log(transition + np.finfo(np.float32).tiny).T)
 
 
 def viterbi_path(probabilities: np.ndarray) -> np.ndarray:
@@ -184,7 +185,7 @@ def viterbi_path(probabilities: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     tiny = np.finfo(np.float32).tiny
     log_prob = np.log(probabilities.astype(np.float32) + tiny)
-    log_trans_in = _log_transition().T.copy()  # [j, k]: from state k into state j
+    log_trans_in = _log_transition_into()
     rows = np.arange(N_BINS)
     value = log_prob[0] + np.log(np.full(N_BINS, 1.0 / N_BINS) + tiny)
     pointers = np.empty((n_steps, N_BINS), dtype=np.int64)
