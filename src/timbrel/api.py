@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from timbrel.audio import io
+from timbrel.core.config import from_dict
+from timbrel.core.errors import BadInputError
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
-from timbrel.dataset.jobs import default_workers
+from timbrel.dataset.jobs import Outcome, default_workers
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
+from timbrel.infer.batch import convert_files
+from timbrel.models.base import VoiceModel
+from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
+from timbrel.weights.cache import find_weight
+from timbrel.weights.hubert import load_hubert
+from timbrel.weights.pitch_models import PitchModels
+from timbrel.weights.rvc import load_voice_model
+from timbrel.weights.rvc_index import read_index
 
 AUDIO_SUFFIXES = frozenset(
     {
@@ -94,3 +105,59 @@ def prepare_rift(
     after = check_files(written, CheckConfig(), workers or default_workers(), show_progress=False)
     write_report(after, data_dir / "dataset_check.json")
     return report
+
+
+# Models and conversion ---------------------------------------------------------------------
+
+
+def load(
+    model: str | Path,
+    *,
+    index: str | Path | None = None,
+    hubert: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+) -> VoiceModel:
+    """Load a voice model; its family comes from the file (RVC .pth). Standard weights it needs
+    (HuBERT, RMVPE) come from the given paths, else from the cache (`timbrel download`)."""
+    path = Path(model)
+    family = model_family(path)
+    if family == "rvc":
+        return RVCVoice(
+            load_voice_model(path),
+            load_hubert(find_weight("hubert", hubert)),
+            PitchModels(rmvpe),
+            read_index(index) if index is not None else None,
+        )
+    raise BadInputError(path, f"loading {family} models is not supported yet")
+
+
+def model_family(path: str | Path) -> str:
+    """'rvc' for RVC voice models (.pth), 'rift' for RIFT-SVC checkpoints (.ckpt)."""
+    path = Path(path)
+    families = {".pth": "rvc", ".ckpt": "rift"}
+    if path.suffix.lower() not in families:
+        raise BadInputError(
+            path, f"unknown model file type {path.suffix!r}: expected an RVC .pth or RIFT .ckpt"
+        )
+    return families[path.suffix.lower()]
+
+
+CONVERT_OPTIONS = {"rvc": RVCConvertOptions}
+
+
+def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
+    """The model family's typed options from plain values; a value the family lacks is an error."""
+    return from_dict(CONVERT_OPTIONS[model.family], values, where=f"{model.family} conversion options")
+
+
+def convert(
+    model: VoiceModel,
+    inputs: list[str | Path],
+    output: str | Path,
+    options: Any = None,
+    overwrite: bool = False,
+    show_progress: bool = False,
+) -> list[Outcome]:
+    """Convert files, folders or globs into ``output`` (a folder, or a file for a single input)."""
+    options = options if options is not None else CONVERT_OPTIONS[model.family]()
+    return convert_files(model, options, inputs, output, overwrite=overwrite, show_progress=show_progress)

@@ -178,3 +178,60 @@ def demo(
     from timbrel.demo import run_demo
 
     run_demo(output, seconds_per_singer, say=console.print)
+
+
+@app.command()
+def convert(
+    inputs: list[str] = typer.Argument(..., help="Audio files, folders or glob patterns."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (or file, for one input)."),
+    model: Path = typer.Option(..., "--model", "-m", help="Voice model: RVC .pth or RIFT .ckpt."),
+    index: Path | None = typer.Option(None, help="RVC retrieval index (.index)."),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    key: float | None = typer.Option(None, "--key", help="Key shift in semitones."),
+    speaker: str | None = typer.Option(None, help="Speaker id (or name for RIFT)."),
+    f0_method: str | None = typer.Option(
+        None, help="RVC: pm, harvest, dio, rmvpe, crepe-full, crepe-tiny, fcpe."
+    ),
+    index_rate: float | None = typer.Option(
+        None, help="RVC: how much of the retrieved features to use (0-1)."
+    ),
+    protect: float | None = typer.Option(None, help="RVC: protect voiceless consonants (0-0.5; 0.5 = off)."),
+    rms_mix_rate: float | None = typer.Option(
+        None, help="RVC: 1 keeps the output loudness, 0 follows the input."
+    ),
+    filter_radius: int | None = typer.Option(
+        None, help="RVC: median filter radius for harvest (>= 3 filters)."
+    ),
+    output_sample_rate: int | None = typer.Option(None, help="RVC: resample the output to this rate."),
+    overwrite: bool = typer.Option(False, help="Replace outputs that already exist."),
+    set_: list[str] = typer.Option([], "--set", help="Any other option of the model family: name=value."),
+) -> None:
+    """Convert singing with a voice model; the family (RVC or RIFT) comes from the model file."""
+    from timbrel import api
+    from timbrel.core.config import parse_scalar
+
+    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe)
+    given = {
+        "key_shift_semitones": key,
+        "speaker": int(speaker) if speaker is not None and speaker.isdigit() else speaker,
+        "f0_method": f0_method,
+        "index_rate": index_rate,
+        "protect": protect,
+        "rms_mix_rate": rms_mix_rate,
+        "filter_radius": filter_radius,
+        "output_sample_rate": output_sample_rate,
+    }
+    values = {name: value for name, value in given.items() if value is not None}
+    for item in set_:
+        name, _, text = item.partition("=")
+        values[name] = parse_scalar(text)
+    options = api.convert_options(voice, values)
+    outcomes = api.convert(voice, inputs, output, options, overwrite=overwrite, show_progress=True)
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            console.print(f"[red]failed[/red] {outcome.reason}", soft_wrap=True)
+        else:
+            console.print(f"{outcome.status}: {outcome.item} -> {outcome.outputs[0]}", soft_wrap=True)
+    if not any(o.status != "failed" for o in outcomes):
+        raise typer.Exit(1)
