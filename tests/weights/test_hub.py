@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 
 import huggingface_hub.constants
 import numpy as np
@@ -57,8 +58,9 @@ def fake_hub(tmp_path, monkeypatch):
 
 
 def _no_leftovers() -> bool:
+    """No partial transfers or staging folders left behind (lock files may stay)."""
     partial = cache_dir() / PARTIAL_DIR
-    return not partial.exists() or not any(partial.iterdir())
+    return not partial.exists() or all(p.suffix == ".lock" for p in partial.iterdir())
 
 
 def test_download_places_the_verified_file_where_find_weight_looks(fake_hub):
@@ -261,3 +263,22 @@ def test_offline_and_endpoint_are_read_at_call_time(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example/")
     assert hub_module.is_offline()
     assert hub_module.hub_endpoint() == "http://mirror.example"
+
+
+def test_concurrent_downloads_of_one_weight_fetch_it_once(fake_hub):
+    content = _bytes(400_000, 10)
+    fake_hub.add(RIFT_PRETRAINED_REPO, DIT, content)
+    results = []
+
+    def run():
+        results.append(download(resolve(["rift-dit-512-8"]))[0])
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(results) == 2 and len(fake_hub.gets(DIT_KEY)) == 1
+    assert sorted(r.downloaded_bytes for r in results) == [0, len(content)]
+    assert find_weight("rift-dit-512-8").read_bytes() == content

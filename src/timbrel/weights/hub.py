@@ -162,27 +162,23 @@ def fetch(
         raise ConfigError(f"{weight.name} has no download source; get it with {weight.how_to_get}")
     root = cache_dir()
     target = root / source.target
-    records = _read_records(root)
-    staged: list[tuple[HubFile, Path, FileOutcome]] = []
-    kept: list[FileOutcome] = []
-    for hub_file in source.files:
-        final = target / hub_file.basename if source.folder else target
-        outcome, part = _ensure_file(weight, source, hub_file, final, records, endpoint, offline, say)
-        if part is None:
-            kept.append(outcome)
-        else:
-            staged.append((hub_file, part, outcome))
-    if staged:
-        _place(source, target, [(part, outcome.path) for _, part, outcome in staged])
-        for hub_file, _, outcome in staged:
-            records[outcome.path.relative_to(root).as_posix()] = {
-                "sha256": outcome.sha256,
-                "size_bytes": outcome.size_bytes,
-                "repo_id": source.repo_id,
-                "path_in_repo": hub_file.path,
-                "revision": source.revision,
-            }
-        _write_records(root, records)
+    (root / PARTIAL_DIR).mkdir(parents=True, exist_ok=True)
+    # One process at a time per weight: a second `timbrel download` waits, then finds the files
+    # in place instead of appending to the same partial file.
+    with _lock(root / PARTIAL_DIR / f"{weight.name}.lock"):
+        records = _read_records(root)
+        staged: list[tuple[HubFile, Path, FileOutcome]] = []
+        kept: list[FileOutcome] = []
+        for hub_file in source.files:
+            final = target / hub_file.basename if source.folder else target
+            outcome, part = _ensure_file(weight, source, hub_file, final, records, endpoint, offline, say)
+            if part is None:
+                kept.append(outcome)
+            else:
+                staged.append((hub_file, part, outcome))
+        if staged:
+            _place(source, target, [(part, outcome.path) for _, part, outcome in staged])
+            _record(root, source, [(hub_file, outcome) for hub_file, _, outcome in staged])
     by_path = {o.path: o for o in kept} | {o.path: o for _, _, o in staged}
     files = tuple(by_path[target / f.basename if source.folder else target] for f in source.files)
     return DownloadOutcome(weight.name, target, files)
@@ -339,6 +335,28 @@ def git_blob_sha1_of(path: Path) -> str:
         while block := stream.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _lock(path: Path):
+    from filelock import FileLock  # a dependency of huggingface_hub
+
+    return FileLock(str(path))
+
+
+def _record(root: Path, source: HubSource, placed: list[tuple[HubFile, FileOutcome]]) -> None:
+    """Add the placed files to the checksum records (re-read under a lock: other weights may be
+    downloading in other processes)."""
+    with _lock(root / PARTIAL_DIR / "records.lock"):
+        records = _read_records(root)
+        for hub_file, outcome in placed:
+            records[outcome.path.relative_to(root).as_posix()] = {
+                "sha256": outcome.sha256,
+                "size_bytes": outcome.size_bytes,
+                "repo_id": source.repo_id,
+                "path_in_repo": hub_file.path,
+                "revision": source.revision,
+            }
+        _write_records(root, records)
 
 
 def _read_records(root: Path) -> dict[str, dict]:
