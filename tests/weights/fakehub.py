@@ -3,8 +3,10 @@
 It serves HEAD and GET on /{repo_id}/resolve/{revision}/{path} the way the Hub does for what
 huggingface_hub reads: X-Repo-Commit, ETag and X-Linked-Etag (the sha256 of an LFS file, the git blob
 hash of a small one), X-Linked-Size, Range requests (206 + Content-Range), and 404 with X-Error-Code.
-Faults can be injected: the first GET of a file cut off half way, or a file served with other bytes
-than the ones its headers describe. Every request is recorded.
+With ``redirect_lfs`` an LFS file is answered with a 302 to a second server (another origin, as
+the Hub's CDN is) that serves the bytes. Faults can be injected: the first GET of a file cut off
+half way, or a file served with other bytes than the ones its headers describe. Every request is
+recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from urllib.parse import unquote
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<path>.+)$")
+_CDN = re.compile(r"^/cdn/(?P<repo>[^/]+/[^/]+)/(?P<path>.+)$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Request:
     method: str
     repo_path: str
     range: str | None
+    from_cdn: bool = False
 
 
 @dataclass
@@ -33,6 +37,7 @@ class FakeHub:
     cut_first_get: set[str] = field(default_factory=set)  # "repo/path" whose first GET stops half way
     corrupt: set[str] = field(default_factory=set)  # "repo/path" served with one byte flipped
     requests: list[Request] = field(default_factory=list)
+    redirect_lfs: bool = False
 
     def add(self, repo_id: str, path: str, content: bytes) -> None:
         self.files.setdefault(repo_id, {})[path] = content
@@ -52,23 +57,27 @@ class FakeHub:
             def do_GET(self) -> None:
                 hub._serve(self, body=True)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._servers = [ThreadingHTTPServer(("127.0.0.1", 0), Handler) for _ in range(2)]
+        for server in self._servers:
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        self.cdn_url = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+        return f"http://127.0.0.1:{self._servers[0].server_address[1]}"
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
     def gets(self, repo_path: str) -> list[Request]:
         return [r for r in self.requests if r.method == "GET" and r.repo_path == repo_path]
 
     def _serve(self, handler: BaseHTTPRequestHandler, body: bool) -> None:
-        match = _RESOLVE.match(unquote(handler.path.split("?", 1)[0]))
+        request_path = unquote(handler.path.split("?", 1)[0])
+        match = _RESOLVE.match(request_path) or _CDN.match(request_path)
         repo_id, path = (match["repo"], match["path"]) if match else ("", "")
         key = f"{repo_id}/{path}"
-        self.requests.append(Request(handler.command, key, handler.headers.get("Range")))
+        from_cdn = request_path.startswith("/cdn/")
+        self.requests.append(Request(handler.command, key, handler.headers.get("Range"), from_cdn))
         if repo_id not in self.files:
             return _not_found(handler, "RepoNotFound")
         if path not in self.files[repo_id]:
@@ -80,6 +89,16 @@ class FakeHub:
             if lfs
             else hashlib.sha1(f"blob {len(content)}\0".encode() + content, usedforsecurity=False).hexdigest()
         )
+        if lfs and self.redirect_lfs and not from_cdn:
+            handler.send_response(302)
+            handler.send_header("Location", f"{self.cdn_url}/cdn/{key}")
+            handler.send_header("X-Repo-Commit", COMMIT)
+            handler.send_header("ETag", f'"{etag}"')
+            handler.send_header("X-Linked-Etag", f'"{etag}"')
+            handler.send_header("X-Linked-Size", str(len(content)))
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         served = content
         if key in self.corrupt:
             served = bytes([content[0] ^ 0xFF]) + content[1:]

@@ -78,6 +78,18 @@ def test_download_places_the_verified_file_where_find_weight_looks(fake_hub):
     assert _no_leftovers()
 
 
+def test_lfs_files_redirected_to_a_cdn_are_fetched_from_there(fake_hub):
+    content = _bytes(50_000, 11)
+    fake_hub.add(RIFT_PRETRAINED_REPO, DIT, content)
+    fake_hub.redirect_lfs = True
+
+    [outcome] = download(resolve(["rift-dit-512-8"]))
+
+    [get] = fake_hub.gets(DIT_KEY)
+    assert get.from_cdn
+    assert outcome.path.read_bytes() == content
+
+
 def test_folder_weight_is_placed_whole_with_small_files_checked_by_git_hash(fake_hub):
     config = b'{"hidden_size": 768}'
     weights = _bytes(50_000, 1)

@@ -215,7 +215,7 @@ def _ensure_file(
     try:
         metadata = get_hf_file_metadata(url, endpoint=endpoint)
     except Exception as error:  # the Hub client raises its HTTP library's own types
-        raise DownloadError(f"{weight.name}: cannot reach {url}: {error}") from error
+        raise DownloadError(f"{weight.name}: cannot get {url}: {error}") from error
     hub_etag = (metadata.etag or "").lower()
     hub_sha256 = hub_etag if _SHA256.fullmatch(hub_etag) else None
     hub_git_sha1 = hub_etag if _GIT_SHA1.fullmatch(hub_etag) else None
