@@ -1,7 +1,9 @@
 """Where standard weight files live: a path the user gives, or Timbrel's cache folder.
 
 The cache folder is $TIMBREL_HOME, else $XDG_CACHE_HOME/timbrel, else ~/.cache/timbrel.
-`timbrel download` fills it; every command that needs a standard file looks there.
+`timbrel download` fills it; every command that needs a standard file looks there. Inside it:
+the files under their catalogue names (hubert_base.pt, pretrained_v2/f0G40k.pth, content-vec-best/,
+...), checksums.json (what the downloads verified) and .partial/ (transfers in progress).
 """
 
 from __future__ import annotations

@@ -4,9 +4,12 @@ One table serves both sides: `find_weight` looks for the `candidates` of an entr
 `timbrel download` fetches its `source` from the Hugging Face Hub into `source.target`, which is
 always one of those candidates.
 
-Checksums: a recorded sha256 was taken from at least two independent public manifests that agree
-(for the RVC files, byte sizes too); where none could be found it is left out and the download is
-checked against the sha256 the Hub reports for the file instead.
+Checksums: the recorded sha256 values of hubert_base.pt, rmvpe.pt and RVC's f0 G/D files (and their
+byte sizes) agree across two or more independent public download manifests; those of the G/D files
+without f0 come from one public manifest pinned to lj1995/VoiceConversionWebUI@e6d0c1a1 whose every
+other value agrees with the rest. Where no value could be found (the RIFT-SVC files) none is recorded
+and the download is checked against the sha256 the Hub reports for the file. A wrong recorded value
+can only make a download fail, never let a different file in.
 """
 
 from __future__ import annotations
