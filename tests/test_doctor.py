@@ -113,6 +113,22 @@ def test_a_missing_required_package_fails_the_report(monkeypatch, empty_cache):
     assert failure.name == "no_such_module_x" and failure.required
 
 
+def test_a_package_that_only_lacks_pkg_resources_is_a_warning(monkeypatch, tmp_path, empty_cache):
+    package = tmp_path / "needs_pkg_resources_x"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'pkg_resources'\", name='pkg_resources')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(doctor, "REQUIRED_MODULES", (("needs_pkg_resources_x", "needs-pkg-resources-x"),))
+
+    report = run_doctor()
+
+    [check] = [c for c in report.checks if c.name == "needs_pkg_resources_x"]
+    assert check.status == "warn" and "pkg_resources" in check.detail
+    assert report.ok
+
+
 def test_cached_weights_are_found_and_required_ones_enforced(importable_only, empty_cache):
     empty_cache.mkdir(parents=True)
     (empty_cache / "rmvpe.pt").write_bytes(b"x")

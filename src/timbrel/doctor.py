@@ -265,6 +265,15 @@ def _module_checks() -> list[Check]:
     for module, distribution in REQUIRED_MODULES:
         try:
             importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != "pkg_resources":
+                checks.append(Check("packages", module, "fail", f"cannot import: {error}", True))
+                continue
+            # pyworld 0.3.5 reads its version through pkg_resources, gone from setuptools >= 81;
+            # Timbrel's pitch code imports it with a stand-in, so only a plain import fails.
+            detail = f"{_version_of(distribution) or 'installed'}; a plain import needs pkg_resources"
+            checks.append(Check("packages", module, "warn", detail + " (setuptools < 81)", True))
+            continue
         except (ImportError, OSError) as error:
             checks.append(Check("packages", module, "fail", f"cannot import: {error}", True))
             continue
