@@ -60,7 +60,7 @@ class FileOutcome:
     """One file of a weight: where it is, its sha256, and what this run did for it."""
 
     path: Path
-    sha256: str | None
+    sha256: str
     size_bytes: int
     downloaded_bytes: int = 0
     resumed_from_bytes: int = 0
