@@ -235,3 +235,77 @@ def convert(
             console.print(f"{outcome.status}: {outcome.item} -> {outcome.outputs[0]}", soft_wrap=True)
     if not any(o.status != "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+@app.command()
+def download(
+    names: list[str] = typer.Argument(
+        None, help="Weights or groups to fetch (rvc, rift, rvc-v1, rvc-v2, rift-dit, all); none lists them."
+    ),
+) -> None:
+    """Fetch standard weights from the Hugging Face Hub into the cache.
+
+    HF_ENDPOINT selects a mirror; HF_HUB_OFFLINE=1 only checks what is cached.
+    """
+    from rich.markup import escape
+
+    from timbrel.core.errors import TimbrelError
+    from timbrel.weights import hub
+    from timbrel.weights.cache import cache_dir
+    from timbrel.weights.catalogue import GROUPS, STANDARD_WEIGHTS
+
+    if not names:
+        table = Table(title=f"Standard weights (cache: {cache_dir()})")
+        for column in ("name", "licence", "what"):
+            table.add_column(column, overflow="fold")
+        for weight in STANDARD_WEIGHTS.values():
+            table.add_row(weight.name, weight.source.licence if weight.source else "", weight.description)
+        table.caption = "groups: " + "; ".join(f"{g} = {' '.join(m)}" for g, m in GROUPS.items())
+        console.print(table)
+        return
+    try:
+        weights = hub.resolve(names)
+        console.print(hub.licence_notice(weights), markup=False)
+        outcomes = hub.download(weights, say=lambda line: console.print(line, markup=False))
+    except TimbrelError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    for outcome in outcomes:
+        state = (
+            f"downloaded {outcome.downloaded_bytes} bytes" if outcome.downloaded_bytes else "already cached"
+        )
+        checked = "" if outcome.verified else " (not verified: offline, no recorded checksum)"
+        console.print(f"{outcome.name}: {state}{checked} -> {outcome.path}", markup=False)
+
+
+@app.command()
+def doctor(
+    require: list[str] = typer.Option([], "--require", help="A standard weight that must be cached."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Check this machine: Python, torch build vs GPU, devices, ffmpeg, extras, cached weights."""
+    from rich.markup import escape
+
+    from timbrel.core.errors import TimbrelError
+    from timbrel.doctor import run_doctor
+
+    try:
+        report = run_doctor(required_weights=require)
+    except TimbrelError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+    if json_output:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        colours = {"ok": "green", "warn": "yellow", "missing": "dim", "fail": "red"}
+        table = Table(title="timbrel doctor")
+        for column in ("", "check", "status", "detail"):
+            table.add_column(column, overflow="fold")
+        for check in report.checks:
+            colour = colours[check.status]
+            table.add_row(check.section, check.name, f"[{colour}]{check.status}", escape(check.detail))
+        console.print(table)
+        if report.failures:
+            console.print("[red]required: " + ", ".join(c.name for c in report.failures))
+    if not report.ok:
+        raise typer.Exit(1)
