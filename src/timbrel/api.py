@@ -21,24 +21,6 @@ from timbrel.weights.pitch_models import PitchModels
 from timbrel.weights.rvc import load_voice_model
 from timbrel.weights.rvc_index import read_index
 
-AUDIO_SUFFIXES = frozenset(
-    {
-        ".wav",
-        ".flac",
-        ".mp3",
-        ".ogg",
-        ".oga",
-        ".opus",
-        ".m4a",
-        ".aac",
-        ".wma",
-        ".aif",
-        ".aiff",
-        ".webm",
-        ".mka",
-    }
-)
-
 
 def find_audio(paths: list[str | Path]) -> list[Path]:
     """Files given directly, plus the audio files (by extension) found under given folders, sorted."""
