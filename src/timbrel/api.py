@@ -5,21 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from timbrel.audio import io
 from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
-from timbrel.dataset.jobs import Outcome, default_workers
+from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
+from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
+from timbrel.models.rvc.retrieval import build_index, index_file_name
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
 from timbrel.weights.rvc import load_voice_model
-from timbrel.weights.rvc_index import read_index
+from timbrel.weights.rvc_index import read_index, write_index
 
 
 def find_audio(paths: list[str | Path]) -> list[Path]:
@@ -143,3 +147,33 @@ def convert(
     """Convert files, folders or globs into ``output`` (a folder, or a file for a single input)."""
     options = options if options is not None else CONVERT_OPTIONS[model.family]()
     return convert_files(model, options, inputs, output, overwrite=overwrite, show_progress=show_progress)
+
+
+def extract_rvc(
+    experiment_dir: str | Path,
+    config: RVCExtractConfig = RVCExtractConfig(),
+    hubert: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+    show_progress: bool = False,
+) -> list[Outcome]:
+    """f0 and content features for a prepared RVC experiment (2a_f0, 2b-f0nsf, 3_feature*), resumable."""
+    experiment_dir = Path(experiment_dir)
+    content_model = load_hubert(find_weight("hubert", hubert))
+    total = len(list((experiment_dir / "1_16k_wavs").glob("*.wav")))
+    with progress_bar("extracting (rvc)", total, show_progress) as advance:
+        return extract_rvc_features(experiment_dir, content_model, PitchModels(rmvpe), config, advance)
+
+
+def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int | None = None) -> Path:
+    """The retrieval index over an experiment's content features, built the reference way and
+    written as ``added_IVF<n>_Flat_nprobe_1_<experiment>_<version>.index`` in the experiment folder."""
+    experiment_dir = Path(experiment_dir)
+    folder = experiment_dir / ("3_feature256" if version == "v1" else "3_feature768")
+    files = sorted(folder.glob("*.npy"))
+    if not files:
+        raise BadInputError(folder, "no content features: run `timbrel extract rvc` first")
+    features = np.concatenate([np.load(path) for path in files])
+    _, added = build_index(features, np.random.RandomState(seed))
+    path = experiment_dir / index_file_name("added", added.n_lists, experiment_dir.name, version)
+    write_index(path, added)
+    return path

@@ -28,6 +28,10 @@ app = typer.Typer(
 )
 prepare_app = typer.Typer(help="Turn a folder of recordings into a training dataset.", no_args_is_help=True)
 app.add_typer(prepare_app, name="prepare")
+extract_app = typer.Typer(
+    help="Extract pitch and content features from a prepared dataset.", no_args_is_help=True
+)
+app.add_typer(extract_app, name="extract")
 
 console = Console(stderr=True)
 WORKERS_HELP = "Worker processes (default: the number of cores)."
@@ -76,6 +80,18 @@ def _check_table(report: DatasetCheck, title: str) -> Table:
         f"{summary['usable_duration_s']:.1f} s of {summary['total_duration_s']:.1f} s"
     )
     return table
+
+
+def _report_outcomes(outcomes, done_word: str) -> None:
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            console.print(f"[red]failed[/red] {outcome.reason}", soft_wrap=True)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
+    console.print(
+        f"{counts['done']} {done_word}, {counts['skipped']} already done, {counts['failed']} failed"
+    )
+    if not any(o.status != "failed" for o in outcomes):
+        raise typer.Exit(1)
 
 
 def _finish_prepare(report: PrepareReport, check_path: Path) -> None:
@@ -169,6 +185,41 @@ def prepare_rift(
     _finish_prepare(report, output / "input_check.json")
 
 
+@extract_app.command("rvc")
+def extract_rvc(
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
+    logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
+    version: str = typer.Option("v2", help="v1 (256-d features) or v2 (768-d)."),
+    f0_method: str = typer.Option(
+        "rmvpe", help="pm, harvest, dio or rmvpe; 'none' for a model without pitch."
+    ),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """Write 2a_f0, 2b-f0nsf and 3_feature256/768 for every prepared piece (skips what is done)."""
+    from timbrel import api
+    from timbrel.features.extract_rvc import RVCExtractConfig
+
+    config = _overrides(
+        RVCExtractConfig(version=version, f0_method=None if f0_method == "none" else f0_method), set_
+    )
+    outcomes = api.extract_rvc(logs_dir / experiment, config, hubert, rmvpe, show_progress=True)
+    _report_outcomes(outcomes, "extracted")
+
+
+@app.command()
+def index(
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
+    logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
+    version: str = typer.Option("v2", help="v1 or v2: which features to index."),
+) -> None:
+    """Build the RVC retrieval index (.index) over an experiment's extracted features."""
+    from timbrel import api
+
+    console.print(f"wrote {api.build_rvc_index(logs_dir / experiment, version)}", soft_wrap=True)
+
+
 @app.command()
 def demo(
     output: Path = typer.Argument(Path("demo-output"), help="Folder for everything the demo makes."),
@@ -229,12 +280,9 @@ def convert(
     options = api.convert_options(voice, values)
     outcomes = api.convert(voice, inputs, output, options, overwrite=overwrite, show_progress=True)
     for outcome in outcomes:
-        if outcome.status == "failed":
-            console.print(f"[red]failed[/red] {outcome.reason}", soft_wrap=True)
-        else:
+        if outcome.status != "failed":
             console.print(f"{outcome.status}: {outcome.item} -> {outcome.outputs[0]}", soft_wrap=True)
-    if not any(o.status != "failed" for o in outcomes):
-        raise typer.Exit(1)
+    _report_outcomes(outcomes, "converted")
 
 
 @app.command()
