@@ -3,8 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor, rmvpe_salience
+from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig, fold_batch_norm
 from timbrel.weights.rmvpe import load_rmvpe
 
 
@@ -39,3 +42,20 @@ def test_batched_salience_equals_one_by_one(small):
     batch = torch.cat([audio, audio.flip(-1)])
     together = extractor.salience(batch)
     torch.testing.assert_close(together[1], extractor.salience(batch[1:])[0], rtol=0, atol=1e-5)
+
+
+def test_folded_batch_norm_matches(fixtures):
+    network = fold_batch_norm(load_rmvpe(fixtures / "rift/rmvpe_small/model.pt"))
+    io = torch.load(fixtures / "rift/rmvpe_small/io.pt", weights_only=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in network.unet.decoder.modules())
+    with torch.inference_mode():
+        salience = rmvpe_salience(network, io["rmvpe_mel"])
+    torch.testing.assert_close(salience, io["salience"], rtol=0, atol=1e-5)
+
+
+@settings(derandomize=True, max_examples=6, deadline=None)
+@given(st.integers(600, 6000))
+def test_frame_count_for_any_length(n_samples):
+    extractor = RmvpeExtractor(E2E(E2EConfig.tiny()))
+    track = extractor.extract(np.zeros(n_samples, dtype=np.float32))
+    assert track.f0_hz.shape == track.periodicity.shape == (n_samples // 160 + 1,)
