@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from timbrel.eval.evaluate import F0Curves
-from timbrel.eval.mcd import HOP_LENGTH, SAMPLE_RATE, mel_power
+from timbrel.eval.mcd import HOP_LENGTH, N_MELS, SAMPLE_RATE, mel_power
+from timbrel.features.melscale import hz_to_mel, mel_to_hz
 
 DYNAMIC_RANGE_DB = 80.0
 METRIC_LABELS = {
@@ -45,21 +46,36 @@ def _png(figure: Any) -> bytes:
     return buffer.getvalue()
 
 
+_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def _note_label(midi: float, _position: Any = None) -> str:
+    rounded = round(midi)
+    hz = 440.0 * 2 ** ((midi - 69) / 12)
+    return f"{_NOTE_NAMES[rounded % 12]}{rounded // 12 - 1}  {hz:.0f} Hz"
+
+
 def f0_plot(curves: F0Curves, title: str) -> bytes:
-    """Source f0 (moved by the key shift) and converted f0 against time; gaps are unvoiced."""
-    figure = _figure(9.0, 3.0)
+    """Source f0 (moved by the key shift) and converted f0 against time on a semitone axis
+    labelled with note names and Hz; gaps are unvoiced frames."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    figure = _figure(9.0, 3.2)
     axes = figure.add_subplot()
     for f0_hz, label, style in (
-        (curves.source_f0_hz, "source (key-shifted)", {"color": "#1f77b4", "linewidth": 2.2}),
+        (curves.source_f0_hz, "source (key-shifted)", {"color": "#8fbce6", "linewidth": 4.0}),
         (curves.converted_f0_hz, "converted", {"color": "#d62728", "linewidth": 1.2}),
     ):
         time_s = np.arange(len(f0_hz)) / curves.frame_rate_hz
-        axes.plot(time_s, np.where(f0_hz > 0, f0_hz, np.nan), label=label, **style)
-    axes.set_yscale("log")
+        with np.errstate(divide="ignore"):
+            midi = np.where(f0_hz > 0, 69 + 12 * np.log2(np.maximum(f0_hz, 1e-9) / 440.0), np.nan)
+        axes.plot(time_s, midi, label=label, **style)
+    axes.yaxis.set_major_locator(MaxNLocator(nbins=7, integer=True))
+    axes.yaxis.set_major_formatter(FuncFormatter(_note_label))
     axes.set_xlabel("time (s)")
-    axes.set_ylabel("f0 (Hz)")
+    axes.set_ylabel("f0")
     axes.set_title(title)
-    axes.grid(True, which="both", alpha=0.3)
+    axes.grid(True, alpha=0.3)
     axes.legend(loc="upper right")
     return _png(figure)
 
@@ -70,14 +86,17 @@ def log_mel_db(samples: np.ndarray) -> np.ndarray:
 
 
 def spectrogram_plot(source: np.ndarray, converted: np.ndarray, title: str) -> bytes:
-    """Log-mel spectrograms of source and converted, both (n,) at 24 kHz, on one colour scale."""
+    """Log-mel spectrograms of source and converted, both (n,) at 24 kHz, on one colour scale;
+    the band axis is labelled in Hz."""
     spectra = [log_mel_db(source), log_mel_db(converted)]
     top = max(s.max() for s in spectra)
-    figure = _figure(9.0, 4.6)
+    band_hz = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(SAMPLE_RATE / 2), N_MELS + 2))[1:-1]
+    ticks_hz = [hz for hz in (250, 500, 1000, 2000, 4000, 8000) if hz < band_hz[-1]]
+    figure = _figure(9.0, 4.8)
     axes = figure.subplots(2, 1, sharex=True)
     image = None
     for ax, spectrum, label in zip(axes, spectra, ("source", "converted"), strict=True):
-        extent = (0.0, spectrum.shape[1] * HOP_LENGTH / SAMPLE_RATE, 0, spectrum.shape[0])
+        extent = (0.0, spectrum.shape[1] * HOP_LENGTH / SAMPLE_RATE, -0.5, spectrum.shape[0] - 0.5)
         image = ax.imshow(
             spectrum,
             origin="lower",
@@ -88,7 +107,9 @@ def spectrogram_plot(source: np.ndarray, converted: np.ndarray, title: str) -> b
             cmap="magma",
             interpolation="nearest",
         )
-        ax.set_ylabel(f"{label}\nmel band")
+        ax.set_yticks(np.interp(ticks_hz, band_hz, np.arange(N_MELS)))
+        ax.set_yticklabels([f"{hz / 1000:g}k" if hz >= 1000 else str(hz) for hz in ticks_hz])
+        ax.set_ylabel(f"{label}\nHz (mel scale)")
     axes[0].set_title(title)
     axes[1].set_xlabel("time (s)")
     figure.colorbar(image, ax=list(axes), label="dB")
@@ -97,6 +118,8 @@ def spectrogram_plot(source: np.ndarray, converted: np.ndarray, title: str) -> b
 
 def histogram_plot(per_file: Sequence[dict[str, float]]) -> bytes | None:
     """One histogram per metric over the files (None when no metric has a finite value)."""
+    from matplotlib.ticker import MaxNLocator
+
     names = [n for n in METRIC_LABELS if any(math.isfinite(m.get(n, math.nan)) for m in per_file)]
     if not names:
         return None
@@ -107,7 +130,9 @@ def histogram_plot(per_file: Sequence[dict[str, float]]) -> bytes | None:
         axes = figure.add_subplot(rows, columns, index + 1)
         values = np.array([m[name] for m in per_file if math.isfinite(m.get(name, math.nan))])
         axes.hist(values, bins=min(20, max(5, len(values))), color="#4c72b0", edgecolor="white")
-        axes.axvline(values.mean(), color="#d62728", linewidth=1.5, label=f"mean {values.mean():.3g}")
+        axes.axvline(values.mean(), color="#d62728", linewidth=1.5, label=f"mean {values.mean():.4g}")
+        axes.xaxis.set_major_locator(MaxNLocator(nbins=4))
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_title(METRIC_LABELS[name], fontsize=10)
         axes.set_ylabel("files")
         axes.legend(fontsize=8, loc="upper right")

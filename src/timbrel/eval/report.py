@@ -61,7 +61,7 @@ def report_to_dict(report: EvalReport) -> dict[str, Any]:
 def _format(value: float | None) -> str:
     if value is None or not math.isfinite(value):
         return "–"
-    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+    return f"{value:.4g}"
 
 
 def _image(png: bytes, alt: str) -> str:
