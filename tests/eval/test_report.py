@@ -12,6 +12,8 @@ from timbrel.core.audio import Audio
 from timbrel.eval.evaluate import EvalConfig, evaluate_folder
 from timbrel.eval.report import write_report
 
+pytest.importorskip("matplotlib")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
