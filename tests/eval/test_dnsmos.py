@@ -10,8 +10,12 @@ from timbrel.weights.dnsmos import INPUT_SAMPLES, find_dnsmos_model
 
 
 def test_scores_match_speechmos(dnsmos_session, reference_data):
-    """SIG/BAK/OVRL of the stored clip, once and repeated, equal the real package's
-    (scripts/make_eval_reference.py)."""
+    """SIG/BAK/OVRL of the stored clip, once and repeated, equal the real package's.
+
+    speechmos imports librosa, which the tests must not, so its scores were computed once:
+    scripts/make_eval_reference.py ran speechmos 0.0.1.1 ``dnsmos.run(clip, 16000)`` (onnxruntime
+    1.31) on the clip stored beside them in tests/eval/data/eval_reference.npz.
+    """
     samples = reference_data["samples_int16"].astype(np.float32) / 32768
     for repeats, expected in zip(
         reference_data["dnsmos_clip_repeats"], reference_data["dnsmos_sig_bak_ovrl"], strict=True

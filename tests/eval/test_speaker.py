@@ -9,7 +9,13 @@ from timbrel.features.voice_encoder import embed_utterance
 
 
 def test_embedding_matches_resemblyzer(voice_encoder, reference_data):
-    """The embedding of the stored clip equals the real package's (scripts/make_eval_reference.py)."""
+    """The embedding of the stored clip equals the real package's.
+
+    Resemblyzer cannot be imported by the tests (it imports librosa, and webrtcvad, which is not
+    installed), so its output was computed once: scripts/make_eval_reference.py ran Resemblyzer
+    0.1.4 (with librosa 0.11 and a stub webrtcvad module; embed_utterance never calls it) on the
+    clip stored beside it in tests/eval/data/eval_reference.npz.
+    """
     samples = reference_data["samples_int16"].astype(np.float32) / 32768
     expected = reference_data["resemblyzer_embedding"]
     ours = embed_utterance(voice_encoder.network, samples)

@@ -21,6 +21,7 @@ When no reference exists for the clips (conversion to another singer), ``speaker
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from timbrel.core.errors import ConfigError
 
@@ -56,3 +57,26 @@ def is_better(metric: str, candidate: float, best: float | None) -> bool:
     if math.isnan(score):
         return False
     return best is None or math.isnan(metric_score(metric, best)) or score > metric_score(metric, best)
+
+
+@dataclass
+class BestCheckpoint:
+    """The best value of ``metric`` seen so far and the step that reached it (a training loop
+    keeps one and offers it each evaluation's summary)."""
+
+    metric: str = DEFAULT_BEST_METRIC
+    value: float | None = None
+    step: int | None = None
+
+    def offer(self, step: int, summary: dict[str, float]) -> bool:
+        """Record ``summary[metric]`` if it beats the best so far; True when it does."""
+        if self.metric not in summary:
+            raise ConfigError(
+                f"the evaluation has no {self.metric!r} (computed: {sorted(summary)}); "
+                f"pick another best metric, e.g. {FALLBACK_BEST_METRIC!r}"
+            )
+        candidate = summary[self.metric]
+        if not is_better(self.metric, candidate, self.value):
+            return False
+        self.value, self.step = candidate, step
+        return True
