@@ -9,6 +9,7 @@ from tests.eval.signals import VOWEL_I, vowel
 from timbrel.audio import io
 from timbrel.audio.resample import resample
 from timbrel.core.audio import Audio
+from timbrel.core.config import from_dict, to_dict, with_overrides
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.eval.evaluate import EvalConfig, evaluate_folder, match_files
 
@@ -118,3 +119,12 @@ def test_bad_inputs_are_clear_errors(tmp_path, identity_conversion, praat_pitch)
     (broken / "a.wav").write_bytes(b"not audio at all")
     with pytest.raises(BadInputError, match="no matched pair could be decoded"):
         evaluate_folder(broken, sources, config=EvalConfig(metrics=("loudness",)))
+
+
+def test_config_round_trips_through_plain_data_and_overrides():
+    config = EvalConfig(metrics=("f0", "mcd"), key_shift_semitones=-7.0)
+    assert from_dict(EvalConfig, to_dict(config)) == config
+    changed = with_overrides(config, ["key_shift_semitones=12", "best_metric=speaker_similarity"])
+    assert changed.key_shift_semitones == 12.0 and changed.best_metric == "speaker_similarity"
+    with pytest.raises(ConfigError, match="best_metric"):
+        with_overrides(config, ["best_metric=pesq"])
