@@ -179,3 +179,11 @@ def test_writing_folded_weights_is_refused(tmp_path):
     with pytest.raises(BadInputError, match=r"dec\.ups\.0\.weight_g"):
         write_voice_model(tmp_path / "m.pth", config, model.state_dict())
     assert not list(tmp_path.iterdir())
+
+
+def test_old_files_without_version_and_f0_default_to_v1_with_f0(fixtures, tmp_path):
+    data = torch.load(fixtures / "rvc" / "synth" / "v1_f0.pth", weights_only=True)
+    del data["version"], data["f0"]
+    torch.save(data, tmp_path / "old.pth")
+    voice = read_voice_model(tmp_path / "old.pth")
+    assert (voice.version, voice.use_f0) == ("v1", True)
