@@ -29,11 +29,20 @@ class ResBlock1(nn.Module):
             for _ in dilations
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """x: (b, channels, n) -> (b, channels, n)."""
+    def forward(self, x: Tensor, weights: dict[nn.Module, tuple[Tensor, Tensor | None]]) -> Tensor:
+        """x: (b, channels, 1, n) channels-last -> the same shape. ``weights``: each conv's
+        (weight, bias) from ``Generator.channels_last_weights``. In place where no gradient is
+        recorded."""
+        in_place = not torch.is_grad_enabled()
         for c1, c2 in zip(self.convs1, self.convs2, strict=True):
-            xt = c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
-            x = xt + x
+            w1, b1 = weights[c1]
+            w2, b2 = weights[c2]
+            xt = F.conv2d(
+                F.leaky_relu(x, LRELU_SLOPE), w1, b1, padding=(0, c1.padding[0]), dilation=(1, c1.dilation[0])
+            )
+            xt = F.leaky_relu_(xt, LRELU_SLOPE) if in_place else F.leaky_relu(xt, LRELU_SLOPE)
+            xt = F.conv2d(xt, w2, b2, padding=(0, c2.padding[0]))
+            x = xt.add_(x) if in_place else xt + x
         return x
 
 
@@ -98,12 +107,16 @@ class Generator(nn.Module):
         noise: Tensor | None = None,
         generator: torch.Generator | None = None,
         har_source: Tensor | None = None,
+        tile: int | None = None,
     ) -> Tensor:
         """x: (b, inter, t), g: (b, gin, 1), f0_hz: (b, t) for f0 models -> (b, 1, n * upsample_factor).
 
         ``n_frames`` (n, default t) linearly resizes x and the excitation to n frames first (the
         realtime formant shift). ``har_source`` (b, 1, t * upsample_factor) replaces the source
-        computed from f0_hz; ``noise`` and ``generator`` feed ``source``.
+        computed from f0_hz; ``noise`` and ``generator`` feed ``source``. ``tile`` (output samples,
+        default ``DEFAULT_TILE_SAMPLES``; 0: the whole signal at once) runs the stages from
+        ``TILED_FROM_STAGE`` on tile by tile with exact halos when no gradient is recorded; the
+        output is the same up to float rounding.
         """
         if self.m_source is not None and har_source is None:
             if f0_hz is None:
@@ -113,16 +126,103 @@ class Generator(nn.Module):
             x = F.interpolate(x, size=n_frames, mode="linear")
             if har_source is not None:
                 har_source = F.interpolate(har_source, size=n_frames * self.upsample_factor, mode="linear")
+        weights = self.channels_last_weights()
         x = self.conv_pre(x) + self.cond(g)
-        for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU_SLOPE))
-            if self.noise_convs is not None:
-                x = x + self.noise_convs[i](har_source)
-            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
-            xs = blocks[0](x)
-            for block in blocks[1:]:
-                xs = xs + block(x)
-            x = xs / self.num_kernels
+        x = x[:, :, None].contiguous(memory_format=torch.channels_last)
+        if har_source is not None:
+            har_source = har_source[:, :, None]
+        first_tiled = min(TILED_FROM_STAGE, len(self.ups))
+        for stage in range(first_tiled):
+            x = self._stage(stage, x, har_source, weights)
+        tile = DEFAULT_TILE_SAMPLES if tile is None else tile
+        unit = math.prod(up.stride[0] for up in self.ups[first_tiled:])
+        tile_units = tile // unit
+        if torch.is_grad_enabled() or tile_units <= 0 or x.shape[-1] <= tile_units:
+            return self._tail(x, har_source, weights, first_tiled)[:, :, 0]
+        return self._tail_tiled(x, har_source, weights, first_tiled, tile_units)[:, :, 0]
+
+    def receptive_radius(self, first_stage: int = 0) -> int:
+        """An upper bound on how many input samples of stage ``first_stage`` either side of one
+        reach the output samples it produces (stages first_stage.. and conv_post)."""
+        radius = 3  # conv_post, in output samples
+        for i in reversed(range(first_stage, len(self.ups))):
+            radius += max(_resblock_radius(block) for block in self._blocks(i))
+            up = self.ups[i]
+            radius = -(-(radius + up.kernel_size[0]) // up.stride[0])
+        return radius
+
+    def _tail_tiled(
+        self, x: Tensor, har_source: Tensor | None, weights: dict, first_stage: int, tile: int
+    ) -> Tensor:
+        """``_tail`` over tiles of ``tile`` input samples, each with ``receptive_radius`` samples
+        of context either side (fewer at the signal's ends, where the whole-signal pass's zero
+        padding applies): the same output, with the small-channel, high-rate activations of one
+        tile small enough to stay in cache."""
+        n = x.shape[-1]
+        unit = math.prod(up.stride[0] for up in self.ups[first_stage:])
+        halo = self.receptive_radius(first_stage)
+        out = x.new_empty(x.shape[0], 1, 1, n * unit)
+        for start in range(0, n, tile):
+            stop = min(start + tile, n)
+            lo, hi = max(start - halo, 0), min(stop + halo, n)
+            source = None if har_source is None else har_source[..., lo * unit : hi * unit]
+            y = self._tail(x[..., lo:hi], source, weights, first_stage)
+            out[..., start * unit : stop * unit] = y[..., (start - lo) * unit : (stop - lo) * unit]
+        return out
+
+    def _tail(self, x: Tensor, har_source: Tensor | None, weights: dict, first_stage: int) -> Tensor:
+        """x: (b, c, 1, n) channels-last input of stage ``first_stage`` -> waveform (b, 1, 1, n * r)
+        through the remaining stages and conv_post; har_source: (b, 1, 1, n * r)."""
+        for stage in range(first_stage, len(self.ups)):
+            x = self._stage(stage, x, har_source, weights)
         # The reference's last activation uses PyTorch's default slope (0.01), not LRELU_SLOPE.
-        x = self.conv_post(F.leaky_relu(x))
-        return torch.tanh(x)
+        weight, _ = weights[self.conv_post]
+        return torch.tanh(F.conv2d(F.leaky_relu(x), weight, None, padding=(0, 3)))
+
+    def _stage(self, i: int, x: Tensor, har_source: Tensor | None, weights: dict) -> Tensor:
+        """One upsampling stage: leaky ReLU, ups[i], + noise_convs[i](har_source), mean of the
+        stage's residual blocks. x: (b, c, 1, n) channels-last -> (b, c / 2, 1, n * rate)."""
+        in_place = not torch.is_grad_enabled()
+        up = self.ups[i]
+        weight, bias = weights[up]
+        x = F.conv_transpose2d(
+            F.leaky_relu(x, LRELU_SLOPE), weight, bias, (1, up.stride[0]), (0, up.padding[0])
+        )
+        if self.noise_convs is not None:
+            conv = self.noise_convs[i]
+            weight, bias = weights[conv]
+            noise = F.conv2d(har_source, weight, bias, (1, conv.stride[0]), (0, conv.padding[0]))
+            x = x.add_(noise) if in_place else x + noise
+        blocks = self._blocks(i)
+        xs = blocks[0](x, weights)
+        for block in blocks[1:]:
+            y = block(x, weights)
+            xs = xs.add_(y) if in_place else xs + y
+        return xs.div_(self.num_kernels) if in_place else xs / self.num_kernels
+
+    def _blocks(self, stage: int) -> nn.ModuleList:
+        return self.resblocks[stage * self.num_kernels : (stage + 1) * self.num_kernels]
+
+    def channels_last_weights(self) -> dict[nn.Module, tuple[Tensor, Tensor | None]]:
+        """Every upsampling-stack conv's weight as (out, in, 1, k) channels-last (the layout
+        oneDNN's fast 1-D kernels take), with weight norm applied if still unfolded."""
+        layers = [*self.ups, self.conv_post, *(c for b in self.resblocks for c in (*b.convs1, *b.convs2))]
+        if self.noise_convs is not None:
+            layers += list(self.noise_convs)
+        weights = {}
+        for layer in layers:
+            weight = layer.current_weight() if isinstance(layer, _WEIGHT_NORMED) else layer.weight
+            weights[layer] = (weight[:, :, None].contiguous(memory_format=torch.channels_last), layer.bias)
+        return weights
+
+
+TILED_FROM_STAGE = 2
+DEFAULT_TILE_SAMPLES = 8192
+_WEIGHT_NORMED = (WeightNormConv1d, WeightNormConvTranspose1d)
+
+
+def _resblock_radius(block: ResBlock1) -> int:
+    return sum(
+        c1.dilation[0] * (c1.kernel_size[0] - 1) // 2 + (c2.kernel_size[0] - 1) // 2
+        for c1, c2 in zip(block.convs1, block.convs2, strict=True)
+    )
