@@ -25,7 +25,7 @@ from timbrel.models.rvc.retrieval import build_index, index_file_name
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
-from timbrel.weights.rvc import load_voice_model
+from timbrel.weights.rvc import load_voice_model, read_training_f0_stats
 from timbrel.weights.rvc_index import read_index, write_index
 
 
@@ -116,6 +116,7 @@ def load(
             load_hubert(find_weight("hubert", hubert)),
             PitchModels(rmvpe),
             read_index(index) if index is not None else None,
+            read_training_f0_stats(path),
         )
     raise BadInputError(path, f"loading {family} models is not supported yet")
 

@@ -284,6 +284,12 @@ def convert(
         None, help="RVC: median filter radius for harvest (>= 3 filters)."
     ),
     output_sample_rate: int | None = typer.Option(None, help="RVC: resample the output to this rate."),
+    auto_key: bool = typer.Option(
+        False, "--auto-key", help="RVC: add the key shift that moves the input to the voice's training f0."
+    ),
+    formant_shift: float | None = typer.Option(
+        None, help="RVC: move the formants by this many semitones, keeping the pitch."
+    ),
     overwrite: bool = typer.Option(False, help="Replace outputs that already exist."),
     set_: list[str] = typer.Option([], "--set", help="Any other option of the model family: name=value."),
 ) -> None:
@@ -301,6 +307,8 @@ def convert(
         "rms_mix_rate": rms_mix_rate,
         "filter_radius": filter_radius,
         "output_sample_rate": output_sample_rate,
+        "auto_key": auto_key or None,
+        "formant_shift_semitones": formant_shift,
     }
     values = {name: value for name, value in given.items() if value is not None}
     for item in set_:

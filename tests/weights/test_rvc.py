@@ -7,6 +7,7 @@ import json
 import pickle
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,9 +19,12 @@ from timbrel.weights.rvc import (
     load_state_dict_strict,
     load_voice_model,
     read_training_checkpoint,
+    read_training_f0_stats,
     read_voice_model,
+    sidecar_path,
     synthesizer_config_from_state,
     write_training_checkpoint,
+    write_training_f0_stats,
     write_voice_model,
 )
 
@@ -187,3 +191,21 @@ def test_old_files_without_version_and_f0_default_to_v1_with_f0(fixtures, tmp_pa
     torch.save(data, tmp_path / "old.pth")
     voice = read_voice_model(tmp_path / "old.pth")
     assert (voice.version, voice.use_f0) == ("v1", True)
+
+
+def test_training_f0_stats_sidecar_round_trip(tmp_path):
+    f0_folder = tmp_path / "2b-f0nsf"
+    f0_folder.mkdir()
+    np.save(f0_folder / "0_1.wav.npy", np.array([0.0, 150.0, 250.0], dtype=np.float32))
+    np.save(f0_folder / "0_2.wav.npy", np.array([200.0, 0.0], dtype=np.float32))
+    model = tmp_path / "voice.pth"
+    assert read_training_f0_stats(model) is None
+    path = write_training_f0_stats(model, f0_folder)
+    assert path == sidecar_path(model) == tmp_path / "voice.timbrel.json"
+    stats = read_training_f0_stats(model)
+    assert stats.median_hz == 200.0 and stats.voiced_frames == 3
+    path.write_text("not json")
+    with pytest.raises(BadInputError, match="JSON"):
+        read_training_f0_stats(model)
+    with pytest.raises(BadInputError, match="no f0 tracks"):
+        write_training_f0_stats(model, tmp_path / "empty")

@@ -14,6 +14,7 @@ tensors and plain containers to load is refused, so a voice model cannot run cod
 from __future__ import annotations
 
 import io
+import json
 import pickle
 import re
 from collections import OrderedDict
@@ -22,18 +23,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from timbrel.core.errors import BadInputError, ConfigError
-from timbrel.core.files import write_bytes_atomic
+from timbrel.core.files import write_bytes_atomic, write_text_atomic
 from timbrel.models.rvc.config import CONTENT_DIM, SynthesizerConfig
+from timbrel.models.rvc.f0_stats import F0Stats
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 
 _SAMPLE_RATE_LABELS = {32000: "32k", 40000: "40k", 48000: "48k"}
 _POSTERIOR_PREFIX = "enc_q."
 _POSTERIOR_NAME = "enc_q"  # the reference exporter drops every key containing this
+SIDECAR_SUFFIX = ".timbrel.json"
+SIDECAR_FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -153,6 +158,59 @@ def write_voice_model(
         version=config.version,
     )
     _save(path, data)
+
+
+def sidecar_path(model_path: str | Path) -> Path:
+    """``<model>.timbrel.json`` beside ``<model>.pth``: what Timbrel knows about a voice model
+    that the reference format has no place for."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + SIDECAR_SUFFIX)
+
+
+def write_training_f0_stats(model_path: str | Path, f0_folder: str | Path) -> Path:
+    """Pool the f0 tracks of a training set (the extraction stage's ``2b-f0nsf/*.npy``, Hz, 0 =
+    unvoiced) into the voice model's sidecar, atomically; returns the sidecar's path.
+
+    Sidecar (JSON): ``{"family": "rvc", "format_version": 1, "training_f0_hz": {"median": Hz,
+    "quantiles": {"0.05": Hz, ...}, "voiced_frames": n}}``; other keys already there are kept.
+    """
+    f0_folder = Path(f0_folder)
+    files = sorted(f0_folder.glob("*.npy"))
+    if not files:
+        raise BadInputError(f0_folder, "no f0 tracks (*.npy): run the extraction stage first")
+    stats = F0Stats.from_f0(np.load(file, allow_pickle=False) for file in files)
+    path = sidecar_path(model_path)
+    data = _read_sidecar(path) if path.is_file() else {}
+    data.update(family="rvc", format_version=SIDECAR_FORMAT_VERSION, training_f0_hz=stats.to_dict())
+    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def read_training_f0_stats(model_path: str | Path) -> F0Stats | None:
+    """The training set's f0 statistics from the model's sidecar, or None without one."""
+    path = sidecar_path(model_path)
+    if not path.is_file():
+        return None
+    data = _read_sidecar(path)
+    if "training_f0_hz" not in data:
+        return None
+    try:
+        return F0Stats.from_dict(data["training_f0_hz"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise BadInputError(path, f"bad training_f0_hz entry: {error}") from error
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise BadInputError(path, f"not a readable JSON sidecar: {error}") from error
+    if not isinstance(data, dict):
+        raise BadInputError(path, "a sidecar must hold a JSON object")
+    version = data.get("format_version", SIDECAR_FORMAT_VERSION)
+    if version > SIDECAR_FORMAT_VERSION:
+        raise BadInputError(path, f"format_version {version} is newer than this Timbrel reads")
+    return data
 
 
 def load_voice_model(path: str | Path, *, fold_weight_norm: bool = True) -> Synthesizer:

@@ -9,6 +9,7 @@ time, so memory stays bounded for long songs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,6 +25,7 @@ from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.features.pitch.base import PitchExtractor
 from timbrel.features.pitch.rvc import rvc_inference_f0
+from timbrel.models.rvc.f0_stats import F0Stats, auto_key_semitones
 from timbrel.models.rvc.protect import protect_unvoiced
 from timbrel.models.rvc.retrieval import RetrievalIndex, retrieve_and_blend
 from timbrel.models.rvc.rms_mix import mix_rms
@@ -67,6 +69,13 @@ class RVCConvertOptions:
     quiet_point_rule: "current" sums |x| over each window to find cut points; "classic" (2023 RVC)
     takes |sum x|. fill_unvoiced: the current reference interpolates f0 through unvoiced frames,
     classic RVC leaves them at 0 Hz, which is what lets ``protect`` act.
+
+    Beyond RVC: auto_key adds the whole-semitone shift that moves the input's median f0 to the
+    voice's training median (needs the model's f0 statistics). formant_shift_semitones moves the
+    spectral envelope and keeps f0, offline, the way the reference's realtime path does
+    (return_length2): f0 lowered by the shift, the decoder stretched by 2^(shift/12), its output
+    resampled back. precision "bf16" runs the synthesizer under bfloat16 autocast (faster on
+    CPUs with bf16 arithmetic, slightly different numbers); "fp32" is the reference's.
     """
 
     f0_method: str = "rmvpe"
@@ -80,8 +89,13 @@ class RVCConvertOptions:
     fill_unvoiced: bool = True
     quiet_point_rule: Literal["current", "classic"] = "current"
     chunking: Chunking = field(default_factory=Chunking)
+    auto_key: bool = False
+    formant_shift_semitones: float = 0.0
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         for name in ("index_rate", "protect", "rms_mix_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -121,6 +135,7 @@ class RVCVoice:
     (implements timbrel.models.base.VoiceModel).
 
     pitch_extractor: method name (options.f0_method) -> extractor; it loads networks on demand.
+    f0_stats: the training set's f0 statistics (for ``auto_key``), when the model has them.
     """
 
     family = "rvc"
@@ -131,6 +146,7 @@ class RVCVoice:
         content_model: HubertModel,
         pitch_extractor: Callable[[str], PitchExtractor] | None,
         index: RetrievalIndex | None = None,
+        f0_stats: F0Stats | None = None,
     ):
         if synthesizer.config.use_f0 and pitch_extractor is None:
             raise ValueError("this voice model uses pitch: give a pitch extractor provider")
@@ -138,6 +154,7 @@ class RVCVoice:
         self.content_model = content_model
         self.pitch_extractor = pitch_extractor
         self.index = index
+        self.f0_stats = f0_stats
 
     @property
     def sample_rate(self) -> int:
@@ -179,7 +196,7 @@ class RVCVoice:
         if self.synthesizer.config.use_f0:
             raw = self.pitch_extractor(options.f0_method).extract(padded).f0_hz
             f0 = rvc_inference_f0(
-                raw, n_frames, options.key_shift_semitones, options.fill_unvoiced, options.filter_radius
+                raw, n_frames, self._key_shift(raw, options), options.fill_unvoiced, options.filter_radius
             )
         pieces = []
         start = 0
@@ -212,6 +229,19 @@ class RVCVoice:
             converted = resample(converted, self.sample_rate, options.output_sample_rate)
         return to_int16(converted)
 
+    def _key_shift(self, raw_f0_hz: np.ndarray, options: RVCConvertOptions) -> float:
+        """The semitones applied to the extracted f0: the user's key, the auto key, and the
+        lowering that a formant shift's stretch undoes."""
+        key = options.key_shift_semitones - options.formant_shift_semitones
+        if options.auto_key:
+            if self.f0_stats is None:
+                raise ValueError(
+                    "auto_key needs the voice's training f0 statistics (<model>.timbrel.json, "
+                    "written by weights.rvc.write_training_f0_stats); this voice has none"
+                )
+            key += auto_key_semitones(raw_f0_hz, self.f0_stats)
+        return key
+
     def _convert_chunk(
         self, chunk: np.ndarray, pitch: tuple[np.ndarray, np.ndarray] | None, options: RVCConvertOptions
     ) -> np.ndarray:
@@ -234,5 +264,24 @@ class RVCVoice:
             content = protect_unvoiced(content, unretrieved, f0_hz, options.protect)
         lengths = torch.tensor([n_frames])
         speaker = torch.tensor([options.speaker])
-        trace = self.synthesizer.infer(content, lengths, coarse, f0_hz, speaker)
-        return trace.audio[0, 0].float().numpy()
+        stretched = None
+        if options.formant_shift_semitones:
+            stretched = math.ceil(n_frames * 2 ** (options.formant_shift_semitones / 12))
+            if f0_hz is not None:
+                f0_hz = f0_hz * (stretched / n_frames)  # the stretch lowers the source by this
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16"):
+            trace = self.synthesizer.infer(content, lengths, coarse, f0_hz, speaker, return_length2=stretched)
+        audio = trace.audio[0, 0].float().numpy()
+        if stretched is not None:
+            audio = self._unstretch(audio, options.formant_shift_semitones, n_frames)
+        return audio
+
+    def _unstretch(self, audio: np.ndarray, formant_shift_semitones: float, n_frames: int) -> np.ndarray:
+        """Resample the stretched decoder output back to n_frames frames, per 10 ms frame from
+        floor(factor * rate / 100) to rate / 100 samples as the reference's realtime path does;
+        the result is cut or zero-padded to exactly n_frames frames."""
+        per_frame = self.sample_rate // 100
+        factor = 2 ** (formant_shift_semitones / 12)
+        audio = resample(audio, int(factor * self.sample_rate // 100), per_frame)
+        length = n_frames * self.synthesizer.config.upsample_factor
+        return np.pad(audio[:length], (0, max(0, length - len(audio)))).astype(np.float32)
