@@ -1,8 +1,10 @@
 """RVC conversion speed with a full-size v2-40k f0 model (random weights) on synthetic singing.
 
-Baseline in the same run: the same pipeline in the reference's formulation of the two parts
+Baseline in the same run: the same pipeline in the reference's formulation of the parts
 reference-speed.md lists exact savings for: weight norm recomputed on every call (not folded
-once at load) and the text encoder's relative attention through full (t, 2t - 1) tables.
+once at load), the text encoder's relative attention through full (t, 2t - 1) tables, and the
+decoder's channels-first convolutions over the whole signal with out-of-place activations.
+The bf16 row is the opt-in ``precision="bf16"`` (different numbers).
 Reports the real-time factor per pitch method with and without an index, the time split between
 content encoder, text encoder, flow and decoder, and (full mode) peak memory for long inputs.
 """
@@ -26,6 +28,7 @@ from timbrel.features.pitch import registry
 from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig
 from timbrel.models.rvc.attention import RelativeSelfAttention
 from timbrel.models.rvc.config import SynthesizerConfig
+from timbrel.models.rvc.generator import LRELU_SLOPE, Generator
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index
 from timbrel.models.rvc.synthesizer import Synthesizer
@@ -64,14 +67,40 @@ def _reference_attention(self: RelativeSelfAttention, x: torch.Tensor, key_mask=
     return self.conv_o(out.transpose(2, 3).reshape(b, c, t))
 
 
+def _reference_decoder(
+    self: Generator, x, g, f0_hz=None, n_frames=None, noise=None, generator=None, har_source=None
+):
+    """The reference's decoder formulation: (b, c, n) convolutions, a new tensor per op."""
+    if self.m_source is not None and har_source is None:
+        har_source = self.source(f0_hz, noise, generator)
+    if n_frames is not None and n_frames != x.shape[-1]:
+        x = F.interpolate(x, size=n_frames, mode="linear")
+        if har_source is not None:
+            har_source = F.interpolate(har_source, size=n_frames * self.upsample_factor, mode="linear")
+    x = self.conv_pre(x) + self.cond(g)
+    for i, up in enumerate(self.ups):
+        x = up(F.leaky_relu(x, LRELU_SLOPE))
+        if self.noise_convs is not None:
+            x = x + self.noise_convs[i](har_source)
+        xs = None
+        for block in self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]:
+            y = x
+            for c1, c2 in zip(block.convs1, block.convs2, strict=True):
+                y = c2(F.leaky_relu(c1(F.leaky_relu(y, LRELU_SLOPE)), LRELU_SLOPE)) + y
+            xs = y if xs is None else xs + y
+        x = xs / self.num_kernels
+    return torch.tanh(self.conv_post(F.leaky_relu(x)))
+
+
 @contextlib.contextmanager
 def _reference_formulation():
-    original = RelativeSelfAttention.forward
+    originals = RelativeSelfAttention.forward, Generator.forward
     RelativeSelfAttention.forward = _reference_attention
+    Generator.forward = _reference_decoder
     try:
         yield
     finally:
-        RelativeSelfAttention.forward = original
+        RelativeSelfAttention.forward, Generator.forward = originals
 
 
 class _StageTimer:
@@ -162,6 +191,22 @@ def run(quick: bool = False) -> dict:
         f"pm, index 0.5: ours {ours_s:.1f} s vs reference formulation {baseline_s:.1f} s in this run "
         f"-> {baseline_s / ours_s:.2f}x; reference-speed.md's RTF {REFERENCE_RTF_PM_INDEX:.2f} "
         f"-> {REFERENCE_RTF_PM_INDEX / results['pm_index_0.5']['rtf']:.2f}x",
+        flush=True,
+    )
+    options = RVCConvertOptions(f0_method="pm", index_rate=0.5, precision="bf16")
+    voice.index = index
+    _time_conversion(voice, audio[:16000], options)
+    timer.seconds.clear()
+    bf16_s = _time_conversion(voice, audio, options)
+    results["pm_index_0.5_bf16"] = {
+        "rtf": bf16_s / seconds,
+        "split_s": dict(timer.seconds),
+        "total_s": bf16_s,
+    }
+    split = ", ".join(f"{name} {value:.1f} s" for name, value in timer.seconds.items())
+    print(
+        f"pm, index 0.5, precision bf16 (opt-in): RTF {bf16_s / seconds:.2f} ({bf16_s:.1f} s; {split}) "
+        f"-> {baseline_s / bf16_s:.2f}x the reference formulation",
         flush=True,
     )
     if not quick:

@@ -68,3 +68,99 @@ def test_conversion_matches_reference_output(e2e, case_name):
     assert converted.shape == expected.shape == (case["output_samples"],)
     difference = np.abs(converted.astype(np.int32) - expected.astype(np.int32))
     assert difference.max() <= 4, difference.max()
+
+
+def _converted(voice, options, case="short"):
+    root = voice[0]
+    audio = io.load(root / f"input_{case}.wav", sample_rate=16000).mono
+    return voice[2].convert_16k(audio, options).astype(np.float64) / 32768.0
+
+
+def _median_f0_hz(samples: np.ndarray, sample_rate: int) -> float:
+    from timbrel.audio.resample import resample
+
+    f0 = registry.create("pm").extract(resample(samples.astype(np.float32), sample_rate, 16000)).f0_hz
+    return float(np.median(f0[f0 > 0]))
+
+
+def _log_spectrum(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    from scipy.signal import welch
+
+    freqs, power = welch(samples, sample_rate, nperseg=512)
+    return freqs, np.log(power)
+
+
+def test_formant_shift_moves_the_envelope_and_keeps_f0(e2e, monkeypatch):
+    """The fixture voice's random decoder has no pitch of its own, so f0 is checked on the
+    excitation it is driven with, stretched and brought back exactly as its output is."""
+    import dataclasses
+
+    from torch.nn import functional as F
+
+    _, _, voice, options = e2e
+    calls = []
+    infer = voice.synthesizer.infer
+
+    def recording_infer(*args, **kwargs):
+        trace = infer(*args, **kwargs)
+        calls.append((trace.har_source, kwargs.get("return_length2")))
+        return trace
+
+    monkeypatch.setattr(voice.synthesizer, "infer", recording_infer)
+    plain = _converted(e2e, options)
+    assert np.array_equal(plain, _converted(e2e, dataclasses.replace(options, formant_shift_semitones=0.0)))
+    shift = 4.0
+    shifted = _converted(e2e, dataclasses.replace(options, formant_shift_semitones=shift))
+    assert shifted.shape == plain.shape
+    rate = voice.sample_rate
+    # The shifted spectrum is the plain one stretched along frequency by the formant factor.
+    freqs, plain_db = _log_spectrum(plain, rate)
+    _, shifted_db = _log_spectrum(shifted, rate)
+    band = (freqs > 100) & (freqs < 0.45 * rate)
+    stretched_db = np.interp(freqs[band] / 2 ** (shift / 12), freqs, plain_db)
+    moved = np.mean(np.abs(shifted_db[band] - stretched_db))
+    assert moved < 0.5 * np.mean(np.abs(shifted_db[band] - plain_db[band]))
+    (plain_source, none), _, (source, stretched) = calls
+    assert none is None and stretched > source.shape[-1] // voice.synthesizer.config.upsample_factor
+    upp = voice.synthesizer.config.upsample_factor
+    heard = F.interpolate(source, size=stretched * upp, mode="linear")[0, 0].numpy()
+    heard = voice._unstretch(heard, shift, source.shape[-1] // upp)
+    assert _median_f0_hz(heard, rate) == pytest.approx(
+        _median_f0_hz(plain_source[0, 0].numpy(), rate), rel=0.02
+    )
+
+
+def test_auto_key_needs_statistics_and_shifts_to_the_model_median(e2e, monkeypatch):
+    import dataclasses
+
+    from timbrel.models.rvc.f0_stats import F0Stats
+
+    _, _, voice, options = e2e
+    f0_seen = []
+    infer = voice.synthesizer.infer
+
+    def recording_infer(content, lengths, pitch, f0_hz, *args, **kwargs):
+        f0_seen.append(f0_hz[0].numpy())
+        return infer(content, lengths, pitch, f0_hz, *args, **kwargs)
+
+    monkeypatch.setattr(voice.synthesizer, "infer", recording_infer)
+    auto = dataclasses.replace(options, auto_key=True, key_shift_semitones=0.0)
+    with pytest.raises(ValueError, match="auto_key"):
+        _converted(e2e, auto)
+    _converted(e2e, dataclasses.replace(options, key_shift_semitones=0.0))
+    plain_f0 = f0_seen.pop()
+    median = float(np.median(plain_f0[plain_f0 > 0]))
+    monkeypatch.setattr(voice, "f0_stats", F0Stats.from_f0([np.full(4, median * 2 ** (7 / 12))]))
+    _converted(e2e, auto)
+    assert np.allclose(f0_seen.pop(), plain_f0 * 2 ** (7 / 12), rtol=1e-5)
+
+
+def test_bf16_synthesis_is_close_to_fp32(e2e):
+    import dataclasses
+
+    _, _, _, options = e2e
+    reference = _converted(e2e, options)
+    bf16 = _converted(e2e, dataclasses.replace(options, precision="bf16"))
+    assert bf16.shape == reference.shape
+    error = np.sqrt(np.mean((bf16 - reference) ** 2)) / np.sqrt(np.mean(reference**2))
+    assert error < 0.1

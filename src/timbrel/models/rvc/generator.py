@@ -217,7 +217,7 @@ class Generator(nn.Module):
 
 
 TILED_FROM_STAGE = 2
-DEFAULT_TILE_SAMPLES = 8192
+DEFAULT_TILE_SAMPLES = 40000
 _WEIGHT_NORMED = (WeightNormConv1d, WeightNormConvTranspose1d)
 
 
