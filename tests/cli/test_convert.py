@@ -72,3 +72,26 @@ def test_convert_refuses_unknown_option_and_model_type(fixtures, tmp_path):
     )
     assert bad_model.returncode != 0
     assert "unknown model file type" in bad_model.stderr
+
+
+def test_convert_auto_key_reads_the_model_sidecar_and_formant_shift(fixtures, tmp_path):
+    import shutil
+
+    from timbrel.weights.rvc import write_training_f0_stats
+
+    root = fixtures / "rvc" / "e2e"
+    settings = json.loads((root / "settings.json").read_text())
+    model = tmp_path / "voice.pth"
+    shutil.copy(root / settings["model_file"], model)
+    arguments = [*rvc_arguments(root), "--model", model, "--auto-key", "--formant-shift", "2"]
+    source = root / settings["cases"]["short"]["input_file"]
+    refused = run_cli("convert", source, "-o", tmp_path / "refused.wav", *arguments)
+    assert refused.returncode != 0
+    assert "auto_key" in refused.stdout + refused.stderr
+    f0_folder = tmp_path / "2b-f0nsf"
+    f0_folder.mkdir()
+    np.save(f0_folder / "0_1.wav.npy", np.full(50, 330.0, dtype=np.float32))
+    write_training_f0_stats(model, f0_folder)
+    result = run_cli("convert", source, "-o", tmp_path / "out.wav", *arguments)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.wav").is_file()
