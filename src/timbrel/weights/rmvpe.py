@@ -1,0 +1,93 @@
+"""RMVPE weights: RVC's ``rmvpe.pt`` (a plain state dict of E2E(4, 1, (2, 2))) and RIFT's
+``pretrained/rmvpe/model.pt`` (``{'model': state_dict}`` of E2E0, which adds an unused
+TimbreFilter branch ``unet.tf.*``; stored float16 in some files).
+
+The network's layout is read from the tensors' names and shapes, so the real model and smaller
+variants load through the same function. The pooling factor is not stored anywhere; both
+references use (2, 2).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from timbrel.core.errors import BadInputError
+from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig
+
+_UNUSED_PREFIXES = ("unet.tf.",)  # RIFT's E2E0 builds a TimbreFilter its forward pass never calls
+
+
+def _count(state_dict: dict[str, Tensor], pattern: str) -> int:
+    found = {m.group(1) for key in state_dict if (m := re.match(pattern, key))}
+    return len(found)
+
+
+def rmvpe_config_from_state_dict(state_dict: dict[str, Tensor]) -> E2EConfig:
+    """The E2E layout a state dict was saved from (names as in rmvpe.pt)."""
+    first_conv = state_dict["unet.encoder.layers.0.conv.0.conv.0.weight"]
+    if "fc.0.gru.weight_ih_l0" in state_dict:
+        n_gru = _count(state_dict, r"fc\.0\.gru\.weight_ih_l(\d+)$")
+        gru_input = state_dict["fc.0.gru.weight_ih_l0"].shape[1]
+        gru_hidden = state_dict["fc.0.gru.weight_hh_l0"].shape[1]
+        n_bins = state_dict["fc.1.weight"].shape[0]
+    else:
+        n_gru, gru_hidden = 0, E2EConfig.gru_hidden
+        gru_input = state_dict["fc.0.weight"].shape[1]
+        n_bins = state_dict["fc.0.weight"].shape[0]
+    return E2EConfig(
+        n_blocks=_count(state_dict, r"unet\.encoder\.layers\.0\.conv\.(\d+)\."),
+        n_gru=n_gru,
+        en_de_layers=_count(state_dict, r"unet\.encoder\.layers\.(\d+)\."),
+        inter_layers=_count(state_dict, r"unet\.intermediate\.layers\.(\d+)\."),
+        in_channels=state_dict["unet.encoder.bn.weight"].shape[0],
+        en_out_channels=first_conv.shape[0],
+        n_mels=gru_input // 3,
+        gru_hidden=gru_hidden,
+        n_bins=n_bins,
+    )
+
+
+def load_rmvpe(path: str | Path, map_location: str | torch.device = "cpu") -> E2E:
+    """rmvpe.pt or RIFT's model.pt -> E2E in eval mode, float32, on map_location."""
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise BadInputError(path, "no such file") from None
+    except Exception as error:
+        raise BadInputError(path, f"not a loadable RMVPE weight file ({error})") from error
+    return rmvpe_from_state_dict(data, path)
+
+
+def rmvpe_from_state_dict(data: dict, path: str | Path = "<state dict>") -> E2E:
+    """A loaded rmvpe.pt / model.pt object -> E2E in eval mode, float32."""
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data = data["model"]
+    if not isinstance(data, dict) or "unet.encoder.bn.weight" not in data:
+        raise BadInputError(path, "not an RMVPE state dict (no 'unet.encoder.bn.weight' key)")
+    state_dict = {k: v for k, v in data.items() if not k.startswith(_UNUSED_PREFIXES)}
+    try:
+        config = rmvpe_config_from_state_dict(state_dict)
+    except KeyError as error:
+        raise BadInputError(path, f"RMVPE state dict lacks {error}") from None
+    network = E2E(config)
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise BadInputError(
+            path, f"RMVPE keys do not match {config}: missing {missing}, unexpected {unexpected}"
+        )
+    wrong_shapes = [
+        f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+        for k, v in state_dict.items()
+        if v.shape != expected[k].shape
+    ]
+    if wrong_shapes:
+        raise BadInputError(path, f"RMVPE tensor shapes do not match {config}: {wrong_shapes}")
+    network.load_state_dict(state_dict, strict=True)
+    return network.float().eval()

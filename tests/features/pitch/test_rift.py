@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from timbrel.features.pitch.errors import PitchError
+from timbrel.features.pitch.rift import (
+    HOP_LENGTH,
+    align_to_mel_frames,
+    dio_f0,
+    ensemble,
+    ensemble_light,
+    praat_f0,
+    rift_inference_f0,
+    rift_training_f0,
+    rmvpe_input,
+)
+from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor
+from timbrel.weights.rmvpe import load_rmvpe
+
+
+@pytest.fixture(scope="module")
+def robust(fixtures):
+    data = torch.load(fixtures / "rift/features/robust_f0.pt", weights_only=True)
+    return {k: v.numpy() if torch.is_tensor(v) else v for k, v in data.items()}
+
+
+def test_level0_alignment_to_mel_frames(robust):
+    aligned = align_to_mel_frames(robust["raw_f0_10ms"], robust["n_mel_frames"], cut_last=False)
+    np.testing.assert_array_equal(aligned, robust["level0_post_process_f0"])
+
+
+def test_training_alignment_cuts_the_last_frame(robust):
+    expected = robust["post_process_f0_cut_last_true"]
+    aligned = align_to_mel_frames(robust["raw_f0_10ms"], len(expected) + 1, cut_last=True)
+    np.testing.assert_array_equal(aligned, expected)
+
+
+def test_level1_ensemble_light(robust):
+    args = robust["level0_post_process_f0"], robust["pw_f0"], robust["pm_f0_short"]
+    np.testing.assert_array_equal(
+        ensemble_light(*args, robust["rms_for_light"]), robust["level1_f0_ensemble_light"]
+    )
+    np.testing.assert_array_equal(ensemble_light(*args, None), robust["level1_f0_ensemble_light_no_rms"])
+
+
+def test_level2_ensemble(robust):
+    result = ensemble(robust["level0_post_process_f0"], robust["pw_f0"], robust["pm_f0_short"])
+    np.testing.assert_array_equal(result, robust["level2_f0_ensemble"])
+
+
+def test_level1_on_the_end_to_end_segments(fixtures):
+    intermediates = torch.load(fixtures / "rift/e2e/intermediates.pt", weights_only=True)
+    for segment in intermediates["extract_features_in_call_order"]:
+        parts = {k: v.numpy() for k, v in segment["f0_parts"].items()}
+        result = ensemble_light(
+            parts["rmvpe_f0_aligned"], parts["pw_f0"], parts["pm_f0"], parts["rms_for_ensemble"]
+        )
+        np.testing.assert_array_equal(result, parts["f0_ensemble_light"])
+
+
+def test_dio_and_praat_curves_on_the_normalised_tone(fixtures, robust):
+    tone = torch.load(fixtures / "rift/features/loudness.pt", weights_only=True)[
+        "infer_tone_normalized"
+    ].numpy()
+    np.testing.assert_array_equal(dio_f0(tone), robust["wave_pw_f0"])
+    np.testing.assert_array_equal(praat_f0(tone), robust["wave_pm_f0"])
+
+
+@pytest.fixture(scope="module")
+def small(fixtures):
+    network = load_rmvpe(fixtures / "rift/rmvpe_small/model.pt")
+    io = torch.load(fixtures / "rift/rmvpe_small/io.pt", weights_only=True)
+    return RmvpeExtractor(network, RmvpeConfig.rift()), io
+
+
+def test_rmvpe_input_is_rmvpes_own_resampling(small):
+    _, io = small
+    np.testing.assert_array_equal(rmvpe_input(io["wav_44k"][0].numpy()), io["audio_16k_resampled"][0].numpy())
+
+
+def test_training_and_inference_f0_from_44k_audio(small):
+    rmvpe, io = small
+    samples = io["wav_44k"][0].numpy()
+    training = rift_training_f0(rmvpe, samples)
+    expected = io["f0_mel_aligned_prepare_f0"].numpy()
+    np.testing.assert_allclose(training, expected, rtol=0, atol=1e-3)
+    np.testing.assert_array_equal(training == 0, expected == 0)
+    expected = io["f0_mel_aligned_infer"].numpy()
+    inference = rift_inference_f0(rmvpe, samples, len(expected))
+    np.testing.assert_allclose(inference, expected, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("level", [1, 2])
+def test_robust_levels_keep_the_grid_and_rmvpe_voiced_frames(small, level):
+    rmvpe, io = small
+    samples = io["wav_44k"][0].numpy()
+    n_frames = len(samples) // HOP_LENGTH
+    level0 = rift_inference_f0(rmvpe, samples, n_frames)
+    robust = rift_inference_f0(rmvpe, samples, n_frames, robust_level=level, rms=np.ones(n_frames))
+    assert robust.shape == (n_frames,) and np.isfinite(robust).all()
+    if level == 1:
+        voiced = level0 > 0
+        np.testing.assert_array_equal(robust[voiced], level0[voiced])
+
+
+def test_unknown_robust_level(small):
+    rmvpe, io = small
+    with pytest.raises(PitchError, match=r"not one of \[0, 1, 2\]"):
+        rift_inference_f0(rmvpe, io["wav_44k"][0].numpy(), 86, robust_level=3)
+
+
+@settings(derandomize=True, max_examples=30, deadline=None)
+@given(st.integers(2048, 200000))
+def test_training_grid_has_one_frame_per_hop(n_samples):
+    f0_10ms = np.full(int(n_samples / 44100 * 100) + 1, 220.0)
+    assert (
+        len(align_to_mel_frames(f0_10ms, n_samples // HOP_LENGTH + 1, cut_last=True))
+        == n_samples // HOP_LENGTH
+    )

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from timbrel.features.pitch.rmvpe_decode import THRESHOLD, bin_cents, decode_rift, decode_rvc
+
+
+def test_bin_cents_table(fixtures):
+    data = torch.load(fixtures / "rift/rmvpe_decode.pt", weights_only=True)
+    np.testing.assert_array_equal(bin_cents(), data["cents_mapping"].numpy())
+
+
+def test_rvc_decode_matches_exactly(fixtures):
+    data = torch.load(fixtures / "rvc/dsp/rmvpe_frontend.pt", weights_only=True)
+    f0_hz = decode_rvc(data["salience"].numpy(), THRESHOLD)
+    assert f0_hz.dtype == np.float64
+    np.testing.assert_array_equal(f0_hz, data["decoded_f0_thred_0_03"].numpy())
+
+
+def test_rift_decode_band_edges_and_threshold(fixtures):
+    data = torch.load(fixtures / "rift/rmvpe_decode.pt", weights_only=True)
+    f0_hz = decode_rift(data["salience"][0], THRESHOLD)
+    expected = data["f0_local_average"]
+    torch.testing.assert_close(f0_hz, expected, rtol=0, atol=1e-3)
+    torch.testing.assert_close(f0_hz == 0, expected == 0)
+
+
+def test_rvc_and_rift_disagree_only_at_exactly_the_threshold():
+    salience = np.zeros((2, 360), dtype=np.float32)
+    salience[0, 100] = THRESHOLD
+    salience[1, 100] = 0.5
+    assert decode_rvc(salience)[0] == 0
+    assert decode_rift(torch.from_numpy(salience))[0] > 0
+    np.testing.assert_allclose(decode_rvc(salience)[1], decode_rift(torch.from_numpy(salience))[1], rtol=1e-6)

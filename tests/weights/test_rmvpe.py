@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from timbrel.core.errors import BadInputError
+from timbrel.features.pitch.rmvpe_network import E2EConfig
+from timbrel.weights.rmvpe import load_rmvpe, rmvpe_config_from_state_dict
+
+
+def test_infers_the_full_layout_from_the_rvc_key_table(fixtures):
+    manifest = json.loads((fixtures / "rvc/manifests/rmvpe_E2E.json").read_text())
+    state_dict = {k: torch.empty(shape, device="meta") for k, shape in manifest["keys"].items()}
+    assert rmvpe_config_from_state_dict(state_dict) == E2EConfig()
+
+
+def test_loads_rift_wrapped_file_dropping_the_unused_branch(fixtures):
+    network = load_rmvpe(fixtures / "rift/rmvpe_small/model.pt")
+    assert network.config == E2EConfig.tiny()
+    assert not network.training
+    assert not any(k.startswith("unet.tf.") for k in network.state_dict())
+
+
+def test_loads_float16_file_as_float32(fixtures):
+    network = load_rmvpe(fixtures / "rift/e2e/pretrained/rmvpe/model.pt")
+    assert all(p.dtype == torch.float32 for p in network.parameters())
+
+
+def test_plain_state_dict_round_trip(fixtures, tmp_path):
+    source = torch.load(fixtures / "rift/rmvpe_small/model.pt", weights_only=True)["model"]
+    plain = {k: v for k, v in source.items() if not k.startswith("unet.tf.")}
+    torch.save(plain, tmp_path / "rmvpe.pt")
+    network = load_rmvpe(tmp_path / "rmvpe.pt")
+    for key, value in network.state_dict().items():
+        torch.testing.assert_close(value, plain[key], rtol=0, atol=0)
+
+
+def test_missing_and_unexpected_keys_are_named(fixtures, tmp_path):
+    source = torch.load(fixtures / "rift/rmvpe_small/model.pt", weights_only=True)["model"]
+    del source["cnn.bias"]
+    source["extra.weight"] = torch.zeros(1)
+    torch.save(source, tmp_path / "broken.pt")
+    with pytest.raises(BadInputError, match=r"missing \['cnn.bias'\], unexpected \['extra.weight'\]"):
+        load_rmvpe(tmp_path / "broken.pt")
+
+
+def test_not_an_rmvpe_file(tmp_path):
+    torch.save({"weight": torch.zeros(1)}, tmp_path / "other.pt")
+    with pytest.raises(BadInputError, match="not an RMVPE state dict"):
+        load_rmvpe(tmp_path / "other.pt")
+    with pytest.raises(BadInputError, match="no such file"):
+        load_rmvpe(tmp_path / "absent.pt")
