@@ -1,5 +1,6 @@
-"""A complete RIFT voice from the files RIFT-SVC uses (spec rift.md section 0): the DiT checkpoint, the
-content-vec-best folder, RMVPE's model.pt and the NSF-HiFiGAN release folder."""
+"""RIFT from the files RIFT-SVC uses (spec rift.md section 0): a complete voice (the DiT checkpoint, the
+content-vec-best folder, RMVPE's model.pt and the NSF-HiFiGAN release folder), and the feature models
+that training-feature extraction needs."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from timbrel.features.extract_rift import RIFTFeatureModels
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor
 from timbrel.models.rift.pipeline import RIFTVoice
 from timbrel.weights.hubert import load_contentvec
@@ -34,3 +36,17 @@ def load_rift_voice(
         load_contentvec(contentvec_dir).to(device),
         rmvpe,
     )
+
+
+def load_rift_feature_models(
+    contentvec_dir: str | Path | None,
+    rmvpe_path: str | Path | None,
+    device: str | torch.device = "cpu",
+) -> RIFTFeatureModels:
+    """The models of `timbrel.features.extract_rift` (None leaves one out: its feature cannot be asked for);
+    float32 on `device`, in eval mode."""
+    content = None if contentvec_dir is None else load_contentvec(contentvec_dir).to(device).eval()
+    rmvpe = (
+        None if rmvpe_path is None else RmvpeExtractor(load_rmvpe(rmvpe_path).to(device), RmvpeConfig.rift())
+    )
+    return RIFTFeatureModels(content_model=content, rmvpe=rmvpe)
