@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from timbrel.core.errors import BadInputError
 from timbrel.models.base import VoiceModel
+from timbrel.weights.cache import MissingWeightError
 from timbrel.weights.rift_voice import load_rift_feature_models, load_rift_voice
 
 
@@ -28,16 +28,22 @@ def test_voice_from_the_reference_layout(e2e):
 
 
 def test_feature_models(e2e):
-    models = load_rift_feature_models(e2e / "pretrained" / "content-vec-best", None)
+    models = load_rift_feature_models(e2e / "pretrained" / "content-vec-best", features=("mel", "cvec"))
     assert models.content_model is not None and models.rmvpe is None
 
 
 def test_a_missing_file_is_named(e2e, tmp_path):
     pretrained = e2e / "pretrained"
-    with pytest.raises(BadInputError, match=re.escape(str(tmp_path / "model.pt"))):
+    with pytest.raises(MissingWeightError, match=re.escape(str(tmp_path / "model.pt"))):
         load_rift_voice(
             e2e / "model-step=2.ckpt",
             pretrained / "content-vec-best",
             tmp_path / "model.pt",
             pretrained / "nsf_hifigan_44.1k_hop512_128bin_2024.02",
         )
+
+
+def test_modules_left_out_come_from_the_cache(e2e, tmp_path, monkeypatch):
+    monkeypatch.setenv("TIMBREL_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightError, match=f"looked in {re.escape(str(tmp_path))}"):
+        load_rift_voice(e2e / "model-step=2.ckpt")
