@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -48,11 +49,12 @@ from timbrel.core.files import write_bytes_atomic
 from timbrel.dataset.jobs import Ledger, Outcome
 from timbrel.features.content.contentvec import HALF_FRAME_SAMPLES, interleave_passes, shift_left
 from timbrel.features.content.hubert import HubertModel
-from timbrel.features.mel import LogMelSpectrogram
+from timbrel.features.mel import LogMelSpectrogram, MelConfig
 from timbrel.features.pitch.rift import HOP_LENGTH, RMVPE_RESAMPLER_WIDTH, align_to_mel_frames
 from timbrel.features.pitch.rmvpe import RmvpeExtractor
 from timbrel.features.pitch.rmvpe_mel import SAMPLE_RATE as RMVPE_SAMPLE_RATE
 from timbrel.features.rms import frame_rms
+from timbrel.features.stft import frame_padding
 
 SAMPLE_RATE = 44100
 CONTENT_SAMPLE_RATE = 16000
@@ -60,6 +62,7 @@ FEATURES = ("mel", "rms", "f0", "cvec")
 SUFFIXES = {"mel": ".mel.pt", "rms": ".rms.pt", "f0": ".f0.pt", "cvec": ".cvec.pt"}
 LEDGER_FOLDER = ".timbrel/extracted-rift"
 FORMAT_VERSION = 1
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ def list_utterances(data_dir: str | Path) -> list[Path]:
 def min_samples(models: RIFTFeatureModels) -> int:
     """The shortest 44.1 kHz utterance every asked model can take: more than the mel's reflect padding
     and, for cvec, one content frame at 16 kHz."""
-    shortest = (2048 - HOP_LENGTH) // 2 + 1
+    shortest = frame_padding(MelConfig().n_fft, HOP_LENGTH) + 1
     if models.content_model is not None:
         frames = models.content_model.config.receptive_field
         shortest = max(shortest, -(-frames * SAMPLE_RATE // CONTENT_SAMPLE_RATE) + 1)
@@ -157,7 +160,7 @@ def utterance_features(
     ]
 
 
-def _require(model, feature: str, name: str):
+def _require(model: M | None, feature: str, name: str) -> M:
     if model is None:
         raise ConfigError(f"the {feature} feature needs RIFTFeatureModels.{name}")
     return model
