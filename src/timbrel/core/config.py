@@ -131,7 +131,7 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     raise ConfigError(f"{where}: unsupported config type {hint}")
 
 
-def _parse_scalar(text: str) -> Any:
+def parse_scalar(text: str) -> Any:
     """An override's value: JSON when it parses (numbers, true/false, lists), else the raw string."""
     try:
         return json.loads(text)
@@ -154,7 +154,7 @@ def with_overrides(config: C, overrides: list[str]) -> C:
             node = node[part]
         if leaf not in node:
             raise ConfigError(f"override {item!r}: no field {leaf!r}; allowed: {sorted(node)}")
-        node[leaf] = _parse_scalar(text)
+        node[leaf] = parse_scalar(text)
     return from_dict(type(config), data)
 
 

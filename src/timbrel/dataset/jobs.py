@@ -8,16 +8,18 @@ the items it had not finished.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -109,6 +111,22 @@ def _guarded(function: Callable[[Any], Any], item: Any, name: str) -> Any:
         return Outcome(name, "failed", f"{name}: unexpected {type(error).__name__}: {error}")
 
 
+@contextlib.contextmanager
+def progress_bar(description: str, total: int, show: bool = True) -> Iterator[Callable[[int], None]]:
+    """A progress bar with elapsed time and ETA on stderr; yields ``advance(n_done)``."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), disable=not show, transient=False) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done: progress.advance(task, done)
+
+
 def run_jobs(
     function: Callable[[Any], Any],
     items: Sequence[Any],
@@ -123,20 +141,11 @@ def run_jobs(
     back in the order of ``items``; an item whose call raised becomes a failed ``Outcome``.
     """
     outcomes: list[Any] = [None] * len(items)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        task = progress.add_task(description, total=len(items))
+    with progress_bar(description, len(items), show_progress) as advance:
         if workers <= 1 or len(items) <= 1:
             for index, (item, name) in enumerate(zip(items, names, strict=True)):
                 outcomes[index] = _guarded(function, item, name)
-                progress.advance(task)
+                advance(1)
         else:
             # spawn: workers start clean, whatever threads the parent holds (torch, OpenMP)
             context = multiprocessing.get_context("spawn")
@@ -147,5 +156,5 @@ def run_jobs(
                 }
                 for future in as_completed(futures):
                     outcomes[futures[future]] = future.result()
-                    progress.advance(task)
+                    advance(1)
     return outcomes

@@ -22,3 +22,17 @@ class VoiceModel(Protocol):
     def convert(self, audio: Audio, options: Any) -> Audio:
         """audio: any rate and channel count -> the converted voice, mono at ``sample_rate``."""
         ...
+
+
+class TrainTask(Protocol):
+    """A family's update rule. It owns its networks' optimizers (RVC: alternating discriminator
+    and generator steps; RIFT: one flow-matching loss); the generic loop in timbrel.train owns
+    data, devices, precision, accumulation, checkpoints, logging and DDP."""
+
+    def step(self, batch: Any, step: int) -> dict[str, float]:
+        """One optimisation step on ``batch`` -> the losses and figures to log."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...

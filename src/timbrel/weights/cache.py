@@ -1,50 +1,20 @@
 """Where standard weight files live: a path the user gives, or Timbrel's cache folder.
 
 The cache folder is $TIMBREL_HOME, else $XDG_CACHE_HOME/timbrel, else ~/.cache/timbrel.
-`timbrel download` fills it; every command that needs a standard file looks there.
+`timbrel download` fills it; every command that needs a standard file looks there. Inside it:
+the files under their catalogue names (hubert_base.pt, pretrained_v2/f0G40k.pth, content-vec-best/,
+...), checksums.json (what the downloads verified) and .partial/ (transfers in progress).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from timbrel.core.errors import TimbrelError
+from timbrel.weights.catalogue import STANDARD_WEIGHTS, StandardWeight
 
-
-@dataclass(frozen=True)
-class StandardWeight:
-    """A file (or folder) the pipeline needs, the names it may have in the cache, and where it comes from."""
-
-    name: str
-    candidates: tuple[str, ...]
-    how_to_get: str
-
-
-STANDARD_WEIGHTS = {
-    weight.name: weight
-    for weight in (
-        StandardWeight(
-            "hubert",
-            ("hubert_base", "hubert_base.pt"),
-            "`timbrel download hubert`, or pass the path of RVC's hubert_base.pt (or assets/hubert_base/)",
-        ),
-        StandardWeight(
-            "rmvpe", ("rmvpe.pt",), "`timbrel download rmvpe`, or pass the path of RVC's rmvpe.pt"
-        ),
-        StandardWeight(
-            "contentvec",
-            ("content-vec-best",),
-            "`timbrel download contentvec`, or pass RIFT-SVC's pretrained/content-vec-best folder",
-        ),
-        StandardWeight(
-            "nsf-hifigan",
-            ("nsf_hifigan_44.1k_hop512_128bin_2024.02",),
-            "`timbrel download nsf-hifigan`, or pass the vocoder folder (config.json + model.ckpt)",
-        ),
-    )
-}
+__all__ = ["STANDARD_WEIGHTS", "MissingWeightError", "StandardWeight", "cache_dir", "find_weight"]
 
 
 class MissingWeightError(TimbrelError):
@@ -73,6 +43,6 @@ def find_weight(name: str, explicit: str | Path | None = None) -> Path:
         if path.exists():
             return path
     raise MissingWeightError(
-        f"{name} weights not found; looked in {', '.join(map(str, looked))}."
-        f" Get them with {weight.how_to_get}."
+        f"{name} weights not found; looked in {', '.join(map(str, looked))}. "
+        f"Get them with {weight.how_to_get}."
     )

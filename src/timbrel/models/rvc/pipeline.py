@@ -9,12 +9,12 @@ time, so memory stays bounded for long songs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from timbrel.audio.filters import highpass_zero_phase
 from timbrel.audio.io import conform
@@ -24,7 +24,9 @@ from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.features.pitch.base import PitchExtractor
 from timbrel.features.pitch.rvc import rvc_inference_f0
+from timbrel.models.rvc.protect import protect_unvoiced
 from timbrel.models.rvc.retrieval import RetrievalIndex, retrieve_and_blend
+from timbrel.models.rvc.rms_mix import mix_rms
 from timbrel.models.rvc.synthesizer import Synthesizer
 
 SAMPLE_RATE = 16000
@@ -67,6 +69,7 @@ class RVCConvertOptions:
     classic RVC leaves them at 0 Hz, which is what lets ``protect`` act.
     """
 
+    f0_method: str = "rmvpe"
     key_shift_semitones: float = 0.0
     index_rate: float = 0.75
     protect: float = 0.33
@@ -106,29 +109,6 @@ def quiet_cut_points(audio: np.ndarray, chunking: Chunking, rule: str = "current
     ]
 
 
-def change_rms(
-    source: np.ndarray, source_rate: int, target: np.ndarray, target_rate: int, rate: float
-) -> np.ndarray:
-    """Mix the loudness envelope of ``target`` toward ``source``'s: rate 1 keeps the target's,
-    rate 0 imposes the source's. Envelopes are 0.5 s RMS frames, linearly resized to the target."""
-
-    def envelope(x: np.ndarray, sample_rate: int) -> torch.Tensor:
-        hop = sample_rate // 2
-        frame = hop * 2
-        padded = np.pad(x.astype(np.float64), (frame // 2, frame // 2))
-        count = 1 + (len(padded) - frame) // hop
-        squares = np.concatenate([[0.0], np.cumsum(padded**2)])
-        starts = np.arange(count) * hop
-        rms = np.sqrt((squares[starts + frame] - squares[starts]).clip(min=0) / frame)
-        as_tensor = torch.from_numpy(rms.astype(np.float32))[None, None]
-        return F.interpolate(as_tensor, size=len(target), mode="linear")[0, 0]
-
-    source_env = envelope(source, source_rate)
-    target_env = envelope(target, target_rate).clamp(min=1e-6)
-    gain = torch.pow(source_env, 1 - rate) * torch.pow(target_env, rate - 1)
-    return (torch.from_numpy(target) * gain).numpy()
-
-
 def to_int16(audio: np.ndarray) -> np.ndarray:
     """Scale to int16 with the reference's guard: peaks above 0.99 are brought down to 0.99."""
     peak = np.abs(audio).max() / OUTPUT_PEAK
@@ -137,8 +117,11 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
 
 
 class RVCVoice:
-    """A loaded RVC voice model with its content encoder, pitch extractor and optional index
-    (implements timbrel.models.base.VoiceModel)."""
+    """A loaded RVC voice model with its content encoder, pitch extractors and optional index
+    (implements timbrel.models.base.VoiceModel).
+
+    pitch_extractor: method name (options.f0_method) -> extractor; it loads networks on demand.
+    """
 
     family = "rvc"
 
@@ -146,11 +129,11 @@ class RVCVoice:
         self,
         synthesizer: Synthesizer,
         content_model: HubertModel,
-        pitch_extractor: PitchExtractor | None,
+        pitch_extractor: Callable[[str], PitchExtractor] | None,
         index: RetrievalIndex | None = None,
     ):
         if synthesizer.config.use_f0 and pitch_extractor is None:
-            raise ValueError("this voice model uses pitch: give a pitch extractor")
+            raise ValueError("this voice model uses pitch: give a pitch extractor provider")
         self.synthesizer = synthesizer
         self.content_model = content_model
         self.pitch_extractor = pitch_extractor
@@ -194,7 +177,7 @@ class RVCVoice:
         n_frames = len(padded) // WINDOW
         f0 = None
         if self.synthesizer.config.use_f0:
-            raw = self.pitch_extractor.extract(padded).f0_hz
+            raw = self.pitch_extractor(options.f0_method).extract(padded).f0_hz
             f0 = rvc_inference_f0(
                 raw, n_frames, options.key_shift_semitones, options.fill_unvoiced, options.filter_radius
             )
@@ -214,7 +197,17 @@ class RVCVoice:
                 start = end
         converted = np.concatenate(pieces)
         if options.rms_mix_rate != 1:
-            converted = change_rms(audio, SAMPLE_RATE, converted, self.sample_rate, options.rms_mix_rate)
+            converted = (
+                mix_rms(
+                    torch.from_numpy(np.ascontiguousarray(audio)),
+                    SAMPLE_RATE,
+                    torch.from_numpy(converted),
+                    self.sample_rate,
+                    options.rms_mix_rate,
+                )
+                .numpy()
+                .astype(np.float32)
+            )  # the reference scales its float32 output in place
         if options.output_sample_rate is not None and options.output_sample_rate != self.sample_rate:
             converted = resample(converted, self.sample_rate, options.output_sample_rate)
         return to_int16(converted)
@@ -226,7 +219,7 @@ class RVCVoice:
         samples = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None]
         content = rvc_content(self.content_model, samples, self.synthesizer.config.version)
         protect = pitch is not None and options.protect < 0.5
-        unblended = content.clone() if protect else None
+        unretrieved = content if protect else None
         if self.index is not None:
             content = retrieve_and_blend(self.index, content, options.index_rate)
         content = repeat_to_synth_rate(content)
@@ -237,8 +230,8 @@ class RVCVoice:
             coarse = torch.from_numpy(pitch[0][:n_frames]).long()[None]
             f0_hz = torch.from_numpy(pitch[1][:n_frames]).float()[None]
         if protect:
-            weight = torch.where(f0_hz < 1, options.protect, 1.0)[..., None]
-            content = content * weight + repeat_to_synth_rate(unblended)[:, :n_frames] * (1 - weight)
+            unretrieved = repeat_to_synth_rate(unretrieved)[:, :n_frames]
+            content = protect_unvoiced(content, unretrieved, f0_hz, options.protect)
         lengths = torch.tensor([n_frames])
         speaker = torch.tensor([options.speaker])
         trace = self.synthesizer.infer(content, lengths, coarse, f0_hz, speaker)

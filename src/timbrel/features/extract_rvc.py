@@ -1,0 +1,141 @@
+"""RVC's extraction stage: f0 and HuBERT features for every file of an experiment's 1_16k_wavs.
+
+Writes the reference layout, so RVC's own tools read the result:
+  2a_f0/NAME.wav.npy      coarse pitch 1..255, int64, one per 10 ms frame
+  2b-f0nsf/NAME.wav.npy   continuous f0 in Hz, float64
+  3_feature256/NAME.npy   v1 content features [frames, 256] float32 (50 frames/s)
+  3_feature768/NAME.npy   v2 content features [frames, 768] float32
+Pieces of equal length (nearly all of them: preparation cuts fixed-length pieces) go through
+HuBERT together in one batch; the result equals one-at-a-time since nothing is padded.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+
+from timbrel.audio import io
+from timbrel.core.config import to_dict
+from timbrel.core.errors import BadInputError, TimbrelError
+from timbrel.core.files import atomic_path
+from timbrel.dataset.jobs import Ledger, Outcome
+from timbrel.dataset.rvc import WAVS_16K_DIR
+from timbrel.features.content.hubert import HubertModel
+from timbrel.features.content.rvc import rvc_content
+from timbrel.features.pitch.base import PitchExtractor
+from timbrel.features.pitch.rvc import rvc_training_f0
+
+COARSE_DIR = "2a_f0"
+F0_DIR = "2b-f0nsf"
+LEDGER_FOLDER = ".timbrel/extracted"
+
+
+@dataclass(frozen=True)
+class RVCExtractConfig:
+    """version: v1 (256-d features) or v2 (768-d); f0_method None for models without pitch.
+    fill_unvoiced: the current reference interpolates f0 through unvoiced frames; classic RVC
+    leaves them at 0 Hz."""
+
+    version: Literal["v1", "v2"] = "v2"
+    f0_method: str | None = "rmvpe"
+    fill_unvoiced: bool = True
+    batch_size: int = 8
+
+    @property
+    def feature_dir(self) -> str:
+        return "3_feature256" if self.version == "v1" else "3_feature768"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        np.save(tmp, array)
+
+
+def _outputs(name: str, config: RVCExtractConfig) -> list[str]:
+    stem = name.removesuffix(".wav")
+    outputs = [f"{config.feature_dir}/{stem}.npy"]
+    if config.f0_method is not None:
+        outputs += [f"{COARSE_DIR}/{name}.npy", f"{F0_DIR}/{name}.npy"]
+    return outputs
+
+
+def extract_rvc_features(
+    experiment_dir: str | Path,
+    content_model: HubertModel,
+    pitch_extractor: Callable[[str], PitchExtractor] | None,
+    config: RVCExtractConfig = RVCExtractConfig(),
+    progress: Callable[[int], None] | None = None,
+) -> list[Outcome]:
+    """Extract every ``1_16k_wavs/*.wav`` not already done with these settings -> one outcome each.
+    ``progress`` is called with the number of files finished after each batch."""
+    root = Path(experiment_dir)
+    wavs = sorted(p for p in (root / WAVS_16K_DIR).glob("*.wav") if "spec" not in p.name)
+    if not wavs:
+        raise BadInputError(root / WAVS_16K_DIR, "no prepared 16 kHz pieces: run `timbrel prepare rvc` first")
+    ledger = Ledger(root / LEDGER_FOLDER, to_dict(config))
+    outcomes: dict[Path, Outcome] = {}
+    pending: dict[int, list[tuple[Path, np.ndarray]]] = defaultdict(list)
+    for path in wavs:
+        if ledger.lookup(path.name, path) is not None and all(
+            (root / o).exists() for o in _outputs(path.name, config)
+        ):
+            outcomes[path] = Outcome(str(path), "skipped", outputs=tuple(_outputs(path.name, config)))
+            continue
+        try:
+            samples = io.load(path, sample_rate=16000).mono
+        except TimbrelError as error:
+            outcomes[path] = Outcome(str(path), "failed", str(error))
+            continue
+        pending[len(samples)].append((path, samples))
+    if progress is not None and outcomes:
+        progress(len(outcomes))
+    for group in pending.values():
+        for start in range(0, len(group), config.batch_size):
+            batch = group[start : start + config.batch_size]
+            for path, outcome in zip(
+                (p for p, _ in batch),
+                _extract_batch(root, batch, content_model, pitch_extractor, config),
+                strict=True,
+            ):
+                outcomes[path] = outcome
+                if outcome.status == "done":
+                    ledger.record(path.name, path, outcome)
+            if progress is not None:
+                progress(len(batch))
+    return [outcomes[path] for path in wavs]
+
+
+def _extract_batch(
+    root: Path,
+    batch: list[tuple[Path, np.ndarray]],
+    content_model: HubertModel,
+    pitch_extractor: Callable[[str], PitchExtractor] | None,
+    config: RVCExtractConfig,
+) -> list[Outcome]:
+    """batch: files of one length -> their outcomes, outputs written."""
+    samples = torch.from_numpy(np.stack([s for _, s in batch]).astype(np.float32))
+    with torch.inference_mode():
+        features = rvc_content(content_model, samples, config.version).float().numpy()
+    outcomes = []
+    for (path, audio), feature in zip(batch, features, strict=True):
+        if not np.isfinite(feature).all():
+            outcomes.append(Outcome(str(path), "failed", f"{path}: content features contain NaN"))
+            continue
+        if config.f0_method is not None:
+            try:
+                raw = pitch_extractor(config.f0_method).extract(audio.astype(np.float64)).f0_hz
+                f0 = rvc_training_f0(raw, config.fill_unvoiced)
+            except TimbrelError as error:
+                outcomes.append(Outcome(str(path), "failed", f"{path}: {error}"))
+                continue
+            _save_npy(root / COARSE_DIR / f"{path.name}.npy", f0.coarse.astype(np.int64))
+            _save_npy(root / F0_DIR / f"{path.name}.npy", np.asarray(f0.f0_hz, dtype=np.float64))
+        _save_npy(root / config.feature_dir / f"{path.stem}.npy", feature)
+        outcomes.append(Outcome(str(path), "done", outputs=tuple(_outputs(path.name, config))))
+    return outcomes

