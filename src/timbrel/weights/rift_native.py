@@ -25,7 +25,7 @@ from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import write_bytes_atomic, write_text_atomic
 from timbrel.models.rift.dit import DiT, DiTConfig
-from timbrel.weights.rift import RiftCheckpoint, load_dit_strict
+from timbrel.weights.rift import SPEAKER_KEY, RiftCheckpoint, load_dit_strict
 
 FAMILY = "rift"
 FORMAT_VERSION = 1
@@ -107,6 +107,25 @@ def load_rift_model(path: str | Path) -> RiftCheckpoint:
     load_dit_strict(model, state, weights)
     model.eval()
     return RiftCheckpoint(model, speakers, config, document.get("training", {}))
+
+
+def load_pretrained_native(model: DiT, path: str | Path) -> list[str]:
+    """Initialise `model` from a Timbrel RIFT model before fine-tuning, with the rule of
+    `weights.rift.load_pretrained_dit`: a speaker table of another size is left out (the model keeps its
+    own) -> the keys left out. Every other key must fit exactly."""
+    weights, _ = model_paths(path)
+    read_config(path)
+    try:
+        state = load_file(weights)
+    except (FileNotFoundError, SafetensorError, OSError) as error:
+        raise BadInputError(weights, f"not a readable safetensors file ({error})") from error
+    left_out = []
+    rows = state.get(SPEAKER_KEY)
+    if rows is None or rows.shape[0] != model.spk_embed.weight.shape[0]:
+        state[SPEAKER_KEY] = model.spk_embed.weight.detach().clone()
+        left_out.append(SPEAKER_KEY)
+    load_dit_strict(model, state, weights)
+    return left_out
 
 
 def state_path(path: str | Path) -> Path:

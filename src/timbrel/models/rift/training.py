@@ -140,15 +140,19 @@ class RIFTTrainTask:
     def draws(self, batch: RIFTBatch, step: int, shard: int = 0) -> FlowDraws:
         return draw(batch, self.settings, shard_generator(self.seed, step, self.shard_offset + shard))
 
-    def objective(self, batch: RIFTBatch, draws: FlowDraws) -> tuple[Tensor, Tensor]:
-        """-> (loss scalar over valid frames × bins, prediction (b, n, n_mels)) (spec 4.1)."""
+    def objective(
+        self, batch: RIFTBatch, draws: FlowDraws, network: nn.Module | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """-> (loss scalar over valid frames × bins, prediction (b, n, n_mels)) (spec 4.1). network: what
+        to run instead of `self.network` (validation runs the bare model)."""
+        network = self.network if network is None else network
         mask = batch.mask()
         x1 = flow.normalize_mel(batch.mel)
         x_t = flow.interpolate(draws.x0, x1, draws.t)
         with torch.autocast(
             batch.mel.device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"
         ):
-            prediction = self.network(
+            prediction = network(
                 x_t,
                 batch.speaker,
                 batch.f0_hz,
