@@ -176,3 +176,15 @@ def test_configs_and_overrides():
         with_overrides(config, ["training.time_schedule=cosine"])
     with pytest.raises(ConfigError, match=r"model\.size"):
         dataclasses.replace(config.model, size="dit-2048-32")
+
+
+def test_validation_with_a_vocoder_reports_the_reference_metrics(rift_corpus, tmp_path, fixtures):
+    config = tiny_config(rift_corpus, tmp_path, max_steps=1, test_per_steps=1, best_metric="mcd")
+    config = with_overrides(config, [f"validation.vocoder_path={fixtures / 'rift' / 'nsf_hifigan_small'}"])
+    result = train_rift(config)
+    ((step, metrics),) = result.validations
+    assert step == 1 and set(metrics) == {"loss", "mcd", "psnr", "si_snr", "mse"}
+    assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
+    assert result.best == ("mcd", metrics["mcd"], 1)
+    logged = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {"val/mcd", "val/psnr", "val/si_snr", "val/mse", "val/loss"} <= set(logged[-1])
