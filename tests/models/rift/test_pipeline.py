@@ -202,3 +202,19 @@ def test_wrong_initial_noise_is_refused(tiny_voice):
 def test_bad_options(override, message):
     with pytest.raises(ConfigError, match=message):
         RIFTConvertOptions(**override)
+
+
+def test_batched_guidance_equals_sequential_and_bf16_stays_close(tiny_voice):
+    segment = tone(0.5).mono
+
+    def sampled(**override):
+        options = RIFTConvertOptions(infer_steps=3, skip_cfg_strength=0.2, cfg_skip_layers=1, **override)
+        noise = RIFTNoise(generator=torch.Generator().manual_seed(0), vocoder_source="zeros")
+        (batch,) = tiny_voice.iter_batches([segment], 1, options, noise)
+        return batch.sampled.mel
+
+    reference = sampled()
+    torch.testing.assert_close(sampled(batched_guidance=False), reference, atol=1e-4, rtol=0)
+    low = sampled(precision="bf16")
+    assert low.dtype == torch.float32 and not torch.equal(low, reference)
+    torch.testing.assert_close(low, reference, atol=1.0, rtol=0)
