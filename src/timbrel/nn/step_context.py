@@ -35,6 +35,7 @@ class StepContext:
     world_size: int = 1
     rank: int = 0
     micro_step: int = 0
+    closes_window: bool = True
     scaler: torch.amp.GradScaler | None = None
 
     def __post_init__(self) -> None:
@@ -60,8 +61,9 @@ class StepContext:
 
     @property
     def last_micro_step(self) -> bool:
-        """True when this micro-batch completes an optimizer step."""
-        return self.micro_step == self.accumulation_steps - 1
+        """True when this micro-batch completes an optimizer step (the last of its window, or
+        the last of the epoch, which closes a shorter window)."""
+        return self.closes_window
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for the forward passes (a no-op in fp32)."""
@@ -119,12 +121,13 @@ class StepContext:
             self.scaler.update()
 
     @contextlib.contextmanager
-    def at_micro_step(self, micro_step: int) -> Iterator[StepContext]:
-        self.micro_step = micro_step
+    def at_micro_step(self, micro_step: int, closes_window: bool) -> Iterator[StepContext]:
+        """Set by the loop around each micro-batch's ``task.step``."""
+        self.micro_step, self.closes_window = micro_step, closes_window
         try:
             yield self
         finally:
-            self.micro_step = 0
+            self.micro_step, self.closes_window = 0, True
 
 
 def gradient_norm(parameters: list[Tensor]) -> float:
