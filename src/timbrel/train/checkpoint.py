@@ -61,7 +61,9 @@ class Position:
 
 
 class CheckpointStore:
-    def __init__(self, folder: str | Path, format: TaskStateFormat | None = None, keep_latest_only: bool = False):
+    def __init__(
+        self, folder: str | Path, format: TaskStateFormat | None = None, keep_latest_only: bool = False
+    ):
         self.folder = Path(folder)
         self.format = format or WholeTaskState()
         self.keep_latest_only = keep_latest_only

@@ -116,7 +116,9 @@ def fit(
     return position
 
 
-def _log(task: Any, logger: Logger, config: LoopConfig, figures: dict[str, float], step: int, epoch: int) -> None:
+def _log(
+    task: Any, logger: Logger, config: LoopConfig, figures: dict[str, float], step: int, epoch: int
+) -> None:
     if step % config.log_every_steps == 0 or step == 1:
         logger.scalars({**figures, "epoch": float(epoch)}, step)
     every = config.media_every_steps
