@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from timbrel.audio import io
 from timbrel.core.config import from_dict
@@ -14,6 +15,8 @@ from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
 from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
+from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
+from timbrel.eval.report import write_report as write_eval_report
 from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
@@ -177,3 +180,67 @@ def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int |
     path = experiment_dir / index_file_name("added", added.n_lists, experiment_dir.name, version)
     write_index(path, added)
     return path
+
+
+def evaluate(
+    converted_dir: str | Path,
+    source_dir: str | Path,
+    references: str | Path | None = None,
+    config: EvalConfig = EvalConfig(),
+    pitch_method: str = "pm",
+    report_dir: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+) -> EvalReport:
+    """Objective metrics of converted files against their sources (and target-speaker references);
+    writes report.json and report.html into ``report_dir`` when given."""
+    torch.set_num_threads(1)  # the small speaker LSTM and DNSMOS run slower with more threads
+    report = evaluate_folder(
+        converted_dir, source_dir, references, config, pitch_extractor=PitchModels(rmvpe)(pitch_method)
+    )
+    if report_dir is not None:
+        write_eval_report(report, report_dir)
+    return report
+
+
+# Training ----------------------------------------------------------------------------------
+
+
+def train_rvc(
+    experiment_dir: str | Path,
+    config: Any = None,
+    *,
+    input_dir: str | Path | None = None,
+    stage: str = "all",
+    f0_method: str = "rmvpe",
+    hubert: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+    show_progress: bool = False,
+) -> Any:
+    """RVC training, one click: prepare ``input_dir`` (when given), extract, train, build the index;
+    each stage skips the work already done, and training continues from the newest checkpoint.
+    ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult."""
+    from dataclasses import replace
+
+    from timbrel.train.rvc import RVCTrainConfig
+    from timbrel.train.rvc import train_rvc as run_training
+
+    config = config if config is not None else RVCTrainConfig()
+    if stage not in ("all", "train"):
+        raise BadInputError(Path(experiment_dir), f"stage {stage!r} is not 'all' or 'train'")
+    experiment_dir = Path(experiment_dir)
+    if stage == "all":
+        model_rate = config.synthesizer_config().sample_rate
+        if input_dir is not None:
+            prepare_rvc(
+                input_dir,
+                experiment_dir,
+                rvc.RVCPrepareConfig(sample_rate=model_rate),
+                show_progress=show_progress,
+            )
+        extract = RVCExtractConfig(version=config.version, f0_method=f0_method if config.use_f0 else None)
+        extract_rvc(experiment_dir, extract, hubert, rmvpe, show_progress=show_progress)
+    loop = replace(config.loop, show_progress=show_progress and config.loop.show_progress)
+    result = run_training(experiment_dir, replace(config, loop=loop))
+    if stage == "all" and not list(experiment_dir.glob("added_IVF*.index")):
+        build_rvc_index(experiment_dir, config.version, seed=config.seed)
+    return result

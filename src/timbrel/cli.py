@@ -220,6 +220,35 @@ def index(
     console.print(f"wrote {api.build_rvc_index(logs_dir / experiment, version)}", soft_wrap=True)
 
 
+@app.command("eval")
+def evaluate(
+    converted: Path = typer.Argument(..., help="Folder of converted files."),
+    sources: Path = typer.Argument(..., help="Folder of the source files (matched by name)."),
+    references: Path | None = typer.Option(None, help="Recordings of the target singer."),
+    report: Path | None = typer.Option(None, help="Write report.json and report.html here."),
+    key: float = typer.Option(0.0, "--key", help="The key shift the conversion applied, in semitones."),
+    pitch_method: str = typer.Option("pm", help="Pitch extractor for the f0 metrics."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """Objective metrics: f0 error, speaker similarity, DNSMOS, MCD, loudness; table, JSON and HTML."""
+    from timbrel import api
+    from timbrel.eval.evaluate import EvalConfig
+    from timbrel.eval.plots import METRIC_LABELS
+
+    config = _overrides(EvalConfig(key_shift_semitones=key), set_)
+    result = api.evaluate(converted, sources, references, config, pitch_method, report)
+    table = Table(title=f"Evaluation of {len(result.files)} files")
+    table.add_column("metric")
+    table.add_column("mean", justify="right")
+    for name, value in result.summary.items():
+        table.add_row(METRIC_LABELS.get(name, name), f"{value:.4g}")
+    console.print(table)
+    for name, reason in result.skipped:
+        console.print(f"[yellow]skipped[/yellow] {name}: {reason}", soft_wrap=True)
+    if report is not None:
+        console.print(f"report: {report / 'report.html'}", soft_wrap=True)
+
+
 @app.command()
 def demo(
     output: Path = typer.Argument(Path("demo-output"), help="Folder for everything the demo makes."),
@@ -357,3 +386,79 @@ def doctor(
             console.print("[red]required: " + ", ".join(c.name for c in report.failures))
     if not report.ok:
         raise typer.Exit(1)
+
+
+train_app = typer.Typer(help="Train voice models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("rvc")
+def train_rvc(
+    input_dir: Path | None = typer.Argument(
+        None, help="Folder of recordings to prepare first (one-click); omit when already prepared."
+    ),
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
+    logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
+    stage: str = typer.Option("all", help="all: prepare, extract, train, index; train: training alone."),
+    version: str = typer.Option("v2", help="v1 or v2."),
+    sample_rate: int = typer.Option(40000, help="32000, 40000 or 48000."),
+    f0_method: str = typer.Option("rmvpe", help="pm or rmvpe; 'none' trains a model without pitch."),
+    batch_size: int = typer.Option(4, help="Pieces per batch (per process under torchrun)."),
+    epochs: int = typer.Option(20, help="Total epochs."),
+    save_every_epoch: int = typer.Option(5, help="Checkpoint (and voice model) every N epochs."),
+    keep_latest_only: bool = typer.Option(False, help="Keep only the newest G_/D_ checkpoint."),
+    pretrained_g: Path | None = typer.Option(None, help="Pretrained G (f0G40k.pth) or any G_*.pth."),
+    pretrained_d: Path | None = typer.Option(None, help="Pretrained D (f0D40k.pth) or any D_*.pth."),
+    precision: str = typer.Option("fp32", help="fp32; on GPU also fp16 or bf16."),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    config_file: Path | None = typer.Option(None, "--config", help="A .toml or .json RVCTrainConfig."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: dotted.name=value."),
+) -> None:
+    """Train an RVC voice model; restarting the same command continues from the newest checkpoint.
+
+    Several GPUs or machines: torchrun --nproc-per-node 2 -m timbrel train rvc ...
+    """
+    from dataclasses import replace
+
+    from timbrel import api
+    from timbrel.core.config import load_file
+    from timbrel.train.rvc import RVCTrainConfig
+
+    if config_file is not None:
+        config = load_file(RVCTrainConfig, config_file)
+    else:
+        config = RVCTrainConfig(
+            version=version,
+            sample_rate=sample_rate,
+            use_f0=f0_method != "none",
+            batch_size=batch_size,
+            pretrained_g=pretrained_g,
+            pretrained_d=pretrained_d,
+        )
+        config = replace(
+            config,
+            run=replace(config.run, precision=precision),
+            loop=replace(
+                config.loop,
+                epochs=epochs,
+                save_every_epochs=save_every_epoch,
+                keep_latest_only=keep_latest_only,
+            ),
+        )
+    config = _overrides(config, set_)
+    result = api.train_rvc(
+        logs_dir / experiment,
+        config,
+        input_dir=input_dir,
+        stage=stage,
+        f0_method=f0_method,
+        hubert=hubert,
+        rmvpe=rmvpe,
+        show_progress=True,
+    )
+    console.print(
+        f"trained to step {result.position.step}; voice model: {result.voice_model}", soft_wrap=True
+    )
+    if result.best_voice_model is not None:
+        console.print(f"best by validation: {result.best_voice_model}", soft_wrap=True)
