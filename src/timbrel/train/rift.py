@@ -1,15 +1,19 @@
-"""Training RIFT voice models (RIFT-SVC spec 5): fine-tuning from a pretrained DiT, pretraining from scratch,
-resuming, validation with the reference's metrics, checkpoints in Timbrel's format and RIFT-SVC's.
+"""Training RIFT voice models (RIFT-SVC spec 5) on the generic loop (timbrel.train.loop): fine-tuning from a
+pretrained DiT, pretraining from scratch, resuming, validation with the reference's metrics, checkpoints
+in Timbrel's format and RIFT-SVC's.
 
-Run it in one process, or in several with torchrun (DDP; gloo on CPU, nccl on CUDA). Every step is a
-pure function of (seed, step): step k reads the k-th slice of its epoch's permutation (epoch = k // steps
-per epoch), and each micro-batch of each process draws its noise from its own (seed, step, shard)
-generator. A resumed run therefore continues exactly, and a run on 2 processes takes the same steps as a
-run on 1 process accumulating 2 micro-batches.
+Run it in one process, or in several with torchrun (DDP; gloo on CPU, nccl on CUDA). An epoch's
+permutation depends on (seed, epoch) only; each optimizer step takes world·accumulation micro-batches of
+batch_size_per_gpu consecutive items (shard s = rank·accumulation + micro-step), and each micro-batch
+draws its noise, times and dropped speakers from a (seed, step, shard) generator. A resumed run
+therefore continues exactly, and a run on 2 processes takes the same steps as one process accumulating 2.
 
-Files in `<output_dir>/<run_name>/`: `model-step=<k>.safetensors` + `.json` every save_per_steps (with
-`.state.pt` beside it when save_weights_only is False), `model-step=<k>.ckpt` (RIFT-SVC's layout) when
-export_lightning, `last.*` links to the newest, `best.*` for the best validation, and `metrics.jsonl`.
+Files in `<output_dir>/<run_name>/`: at each checkpoint `model-step=<k>.safetensors` + `.json` and the
+loop's `train_state_<k>.pt` (optimizer state, position, RNG: a run started again continues from the
+newest); `model-step=<k>.ckpt` in RIFT-SVC's layout when export_lightning (with the optimizer state
+when save_weights_only is False); `last.*` links to the newest; `best.*` for the best validation; and
+`metrics.jsonl`. Checkpoints are written every gcd(save_per_steps, test_per_steps) steps, because
+validation runs after a checkpoint.
 """
 
 from __future__ import annotations
@@ -19,17 +23,14 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-import torch.distributed as dist
 from torch import Tensor
-from torch.utils.data import DataLoader
 
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, ConfigError
@@ -45,6 +46,12 @@ from timbrel.models.rift.data import (
 from timbrel.models.rift.dit import PRESETS, DiT, DiTConfig
 from timbrel.models.rift.metrics import METRICS
 from timbrel.models.rift.training import RIFTTrainSettings, RIFTTrainTask, draw, shard_generator
+from timbrel.nn.step_context import StepContext
+from timbrel.train.checkpoint import CheckpointStore, Position
+from timbrel.train.context import RunConfig, barrier, finish_run, start_run
+from timbrel.train.data import TrainData
+from timbrel.train.logger import Logger, NullLogger, TensorBoardLogger
+from timbrel.train.loop import LoopConfig, fit
 from timbrel.train.rift_config import LOWER_IS_BETTER, RIFTTrainConfig
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan
 from timbrel.weights.nsf_hifigan import load_nsf_hifigan
@@ -58,56 +65,15 @@ from timbrel.weights.rift_features import load_utterance_features
 from timbrel.weights.rift_native import (
     is_native_model,
     load_pretrained_native,
-    load_training_state,
+    load_rift_model,
     model_paths,
     read_config,
     save_rift_model,
-    save_training_state,
-    state_path,
+    save_rift_weights,
 )
 
 log = logging.getLogger(__name__)
-STATE_FORMAT_VERSION = 1
 _VALIDATION_STEP = -1  # the draws of held-out batches come from a step number training never uses
-
-
-@dataclass(frozen=True)
-class Process:
-    """This process's place in the run: rank, world size and device."""
-
-    rank: int
-    world: int
-    device: torch.device
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def start_process(device: str) -> Process:
-    """One process, or one of torchrun's (RANK and WORLD_SIZE in the environment): joins the process group
-    (nccl on CUDA, gloo otherwise) and picks its device (cuda:LOCAL_RANK for "cuda")."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    chosen = torch.device(device)
-    if chosen.type == "cuda" and chosen.index is None:
-        chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo", rank=rank, world_size=world)
-    return Process(rank, world, chosen)
-
-
-def _mean_across(process: Process, value: float) -> float:
-    if process.world == 1:
-        return value
-    tensor = torch.tensor([value], dtype=torch.float64)
-    dist.all_reduce(tensor)
-    return float(tensor) / process.world
-
-
-def _barrier(process: Process) -> None:
-    if process.world > 1:
-        dist.barrier()
 
 
 # Model --------------------------------------------------------------------------------------------------
@@ -172,107 +138,98 @@ def build_model(config: RIFTTrainConfig, speakers: int) -> tuple[DiT, list[str]]
 # Data ---------------------------------------------------------------------------------------------------
 
 
-class StepSchedule:
-    """Which training items each micro-batch of each step reads.
+def step_batches(n_items: int, batch_size: int, accumulation: int, seed: int):
+    """The loop's batches(epoch, rank, world_size): this process's micro-batches of the epoch, in order.
 
-    A step takes world·accumulation micro-batches of batch_size items, shard s = rank·accumulation + i,
-    from consecutive slices of a per-epoch permutation; the tail of an epoch that fills no step is
-    dropped (drop_last)."""
+    Each optimizer step takes world·accumulation micro-batches of consecutive items of a per-epoch
+    permutation; shard s = rank·accumulation + i is process `rank`'s i-th micro-batch of the step. The
+    tail that fills no step is dropped (drop_last)."""
 
-    def __init__(self, n_items: int, batch_size: int, shards: int, seed: int):
-        self.batch_size = batch_size
-        self.shards = shards
-        self.seed = seed
-        self.n_items = n_items
-        self.steps_per_epoch = n_items // (batch_size * shards)
-        if self.steps_per_epoch == 0:
-            raise ConfigError(
-                f"{n_items} training items cannot fill one step of {shards} micro-batch(es) of "
-                f"{batch_size}; lower training.batch_size_per_gpu or add recordings"
-            )
-
-    def epoch_of(self, step: int) -> int:
-        return step // self.steps_per_epoch
-
-    def _permutation(self, epoch: int) -> list[int]:
-        digest = hashlib.blake2b(f"rift-order/{self.seed}/{epoch}".encode(), digest_size=8).digest()
+    def batches(epoch: int, rank: int, world_size: int) -> list[list[int]]:
+        shards = world_size * accumulation
+        steps = n_items // (batch_size * shards)
+        digest = hashlib.blake2b(f"rift-order/{seed}/{epoch}".encode(), digest_size=8).digest()
         generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
-        return torch.randperm(self.n_items, generator=generator).tolist()
+        order = torch.randperm(n_items, generator=generator).tolist()
+        mine = []
+        for step in range(steps):
+            first = step * batch_size * shards
+            for shard in range(rank * accumulation, (rank + 1) * accumulation):
+                start = first + shard * batch_size
+                mine.append(order[start : start + batch_size])
+        return mine
 
-    def micro_batches(self, step: int, shards: range) -> list[list[tuple[int, int]]]:
-        """-> for each shard in `shards`: its (epoch, item index) keys."""
-        epoch, position = divmod(step, self.steps_per_epoch)
-        order = self._permutation(epoch)
-        first = position * self.batch_size * self.shards
-        return [
-            [(epoch, i) for i in order[first + s * self.batch_size : first + (s + 1) * self.batch_size]]
-            for s in shards
-        ]
-
-
-class _StepSampler:
-    """The micro-batch keys of this process for steps start..stop-1, in order (a DataLoader batch_sampler)."""
-
-    def __init__(self, schedule: StepSchedule, shards: range, start: int, stop: int):
-        self.schedule, self.shards, self.start, self.stop = schedule, shards, start, stop
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        for step in range(self.start, self.stop):
-            yield from self.schedule.micro_batches(step, self.shards)
-
-    def __len__(self) -> int:
-        return (self.stop - self.start) * len(self.shards)
+    return batches
 
 
 # Logging ------------------------------------------------------------------------------------------------
 
 
-class RunLog:
-    """metrics.jsonl in the run folder, plus TensorBoard (`<log_dir>/<run_name>`) or Weights & Biases."""
+class JsonlLogger:
+    """Scalars to `metrics.jsonl` (one JSON object per call), and to another logger."""
 
-    def __init__(self, config: RIFTTrainConfig, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
-        self.writer = None
-        self.wandb_run = None
-        training = config.training
-        if training.logger == "tensorboard":
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError as error:
-                raise ConfigError(
-                    "training.logger=tensorboard needs the tensorboard package (pip install "
-                    "'timbrel[train]'), or set training.logger=none"
-                ) from error
-            self.writer = SummaryWriter(str(Path(training.log_dir) / training.run_name))
-        elif training.logger == "wandb":
-            try:
-                import wandb
-            except ImportError as error:
-                raise ConfigError(
-                    "training.logger=wandb needs the wandb package (pip install wandb)"
-                ) from error
-            self.wandb_run = wandb.init(
-                project=training.wandb_project,
-                name=training.run_name,
-                id=training.wandb_resume_id,
-                resume="allow",
-                config=to_dict(config),
-            )
+    def __init__(self, path: Path, inner: Logger):
+        self.path, self.inner = path, inner
 
-    def log(self, step: int, values: Mapping[str, float]) -> None:
+    def scalars(self, values: dict[str, float], step: int) -> None:
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps({"step": step, **values}) + "\n")
-        if self.writer is not None:
-            for key, value in values.items():
-                self.writer.add_scalar(key, value, step)
-        if self.wandb_run is not None:
-            self.wandb_run.log(dict(values), step=step)
+        self.inner.scalars(values, step)
+
+    def image(self, name: str, image: np.ndarray, step: int) -> None:
+        self.inner.image(name, image, step)
+
+    def audio(self, name: str, samples: np.ndarray, sample_rate: int, step: int) -> None:
+        self.inner.audio(name, samples, sample_rate, step)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        if self.wandb_run is not None:
-            self.wandb_run.finish()
+        self.inner.close()
+
+
+class WandbLogger:
+    """Weights & Biases, as the reference: project and run name from the config, resumable by id."""
+
+    def __init__(self, config: RIFTTrainConfig):
+        try:
+            import wandb
+        except ImportError as error:
+            raise ConfigError("training.logger=wandb needs the wandb package (pip install wandb)") from error
+        training = config.training
+        self.wandb = wandb
+        self.run = wandb.init(
+            project=training.wandb_project,
+            name=training.run_name,
+            id=training.wandb_resume_id,
+            resume="allow",
+            config=to_dict(config),
+        )
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        self.run.log(dict(values), step=step)
+
+    def image(self, name: str, image: np.ndarray, step: int) -> None:
+        self.run.log({name: self.wandb.Image(image[::-1])}, step=step)
+
+    def audio(self, name: str, samples: np.ndarray, sample_rate: int, step: int) -> None:
+        self.run.log({name: self.wandb.Audio(samples, sample_rate=sample_rate)}, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+def make_logger(config: RIFTTrainConfig, run_dir: Path, context: StepContext) -> Logger:
+    if not context.is_main:
+        return NullLogger()
+    training = config.training
+    inner: Logger = NullLogger()
+    if training.logger == "tensorboard":
+        try:
+            inner = TensorBoardLogger(Path(training.log_dir) / training.run_name)
+        except ImportError as error:
+            raise ConfigError(f"{error}; or set training.logger=none") from error
+    elif training.logger == "wandb":
+        inner = WandbLogger(config)
+    return JsonlLogger(run_dir / "metrics.jsonl", inner)
 
 
 # Validation ---------------------------------------------------------------------------------------------
@@ -284,11 +241,14 @@ def validate(
     batches: list[RIFTBatch],
     eval_sample_steps: int,
     vocoder: NsfHifiGan | None = None,
+    model: DiT | None = None,
 ) -> dict[str, float]:
-    """Held-out metrics with the model as it is (call inside task.evaluation()): `loss`, the flow loss
-    over all valid elements with fixed draws; with a vocoder also mcd, psnr, si_snr and mse (spec 5.4),
-    averaged over items."""
-    model = task.model
+    """Held-out metrics of `model` (default: the averaged weights of `task.evaluation()`): `loss`, the
+    flow loss over all valid elements with fixed draws; with a vocoder also mcd, psnr, si_snr and mse
+    (spec 5.4), averaged over items."""
+    if model is None:
+        with task.evaluation() as averaged:
+            return validate(task, batches, eval_sample_steps, vocoder, averaged)
     total = 0.0
     count = 0
     per_item: dict[str, list[float]] = {name: [] for name in METRICS}
@@ -383,49 +343,102 @@ def _link(target: Path, link: Path) -> None:
         shutil.copyfile(target, link)
 
 
-@dataclass
+class RIFTCheckpointFormat:
+    """The task state at step k as `model-step=<k>.safetensors` + `.json` (the train-mode weights, a
+    complete Timbrel model); the optimizer state stays in the loop's train_state file."""
+
+    def __init__(self, config: RIFTTrainConfig, speakers: dict[str, int], model_config: DiTConfig):
+        self.config, self.speakers, self.model_config = config, speakers, model_config
+
+    def save(self, folder: Path, step: int, epoch: int, state: dict[str, Any]) -> dict[str, Any]:
+        stem = folder / f"model-step={step}"
+        save_rift_weights(stem, state["model"], self.model_config, self.speakers, to_dict(self.config))
+        return {"optimizer": state["optimizer"]}
+
+    def load(self, folder: Path, step: int, rest: dict[str, Any]) -> dict[str, Any]:
+        loaded = load_rift_model(folder / f"model-step={step}")
+        return {"model": loaded.model.state_dict(), **rest}
+
+    def remove(self, folder: Path, step: int) -> None:
+        for path in model_paths(folder / f"model-step={step}"):
+            path.unlink(missing_ok=True)
+
+
 class _Saver:
-    config: RIFTTrainConfig
-    run_dir: Path
-    speakers: dict[str, int]
-    batches_per_step: int
+    """After each checkpoint (rank 0): RIFT-SVC export and `last` links at save steps; validation and the
+    best model at test steps."""
 
-    def save(self, name: str, task: RIFTTrainTask, step: int, extra: Mapping[str, Any], full: bool) -> Path:
-        stem = self.run_dir / name
-        weights = save_rift_model(stem, task.model, self.speakers, to_dict(self.config))
-        if full:
-            state = {
-                "format_version": STATE_FORMAT_VERSION,
-                "step": step,
-                "task": task.state_dict(),
-                **extra,
-            }
-            save_training_state(stem, state)
+    def __init__(
+        self,
+        config: RIFTTrainConfig,
+        run_dir: Path,
+        speakers: dict[str, int],
+        task: RIFTTrainTask,
+        test_batches: list[RIFTBatch],
+        vocoder: NsfHifiGan | None,
+        logger: Logger,
+        batches_per_step: int,
+    ):
+        self.config, self.run_dir, self.speakers, self.task = config, run_dir, speakers, task
+        self.test_batches, self.vocoder, self.logger = test_batches, vocoder, logger
+        self.batches_per_step = batches_per_step
+        self.validations: list[tuple[int, dict[str, float]]] = []
+        state_file = run_dir / "best.json"
+        self.best: tuple[float, int] | None = None
+        if state_file.is_file():
+            recorded = json.loads(state_file.read_text())
+            if recorded.get("metric") == config.training.best_metric:
+                self.best = (recorded["value"], recorded["step"])
+
+    def __call__(self, position: Position) -> None:
+        training = self.config.training
+        step = position.step
+        final = step >= training.max_steps
+        if step % training.save_per_steps == 0 or final:
+            name = f"model-step={step}"
+            if training.export_lightning:
+                self._export(self.run_dir / f"{name}.ckpt", step, not training.save_weights_only)
+            for path in self._files(name):
+                _link(path, path.with_name("last" + path.name.removeprefix(name)))
+        if (step % training.test_per_steps == 0 or final) and self.test_batches:
+            with self.task.evaluation() as model:
+                metrics = validate(
+                    self.task, self.test_batches, training.eval_sample_steps, self.vocoder, model
+                )
+            self.validations.append((step, metrics))
+            self.logger.scalars({f"val/{k}": v for k, v in metrics.items()}, step)
+            value = metrics.get(training.best_metric)
+            if value is not None and _is_better(training.best_metric, value, self.best and self.best[0]):
+                self.best = (value, step)
+                save_rift_model(self.run_dir / "best", self.task.model, self.speakers, to_dict(self.config))
+                if training.export_lightning:
+                    self._export(self.run_dir / "best.ckpt", step, False)
+                record = {"metric": training.best_metric, "value": value, "step": step}
+                (self.run_dir / "best.json").write_text(json.dumps(record))
+
+    def _files(self, name: str) -> list[Path]:
+        files = list(model_paths(self.run_dir / name))
         if self.config.training.export_lightning:
-            checkpoint = lightning_checkpoint(
-                task.model,
-                self.speakers,
-                reference_cfg(self.config),
-                step,
-                batches=step * self.batches_per_step,
-                optimizer_state=task.optimizer.state_dict() if full else None,
-            )
-            save_lightning_checkpoint(stem.with_name(name + ".ckpt"), checkpoint)
-        return weights
+            files.append(self.run_dir / f"{name}.ckpt")
+        return files
 
-    def link_last(self, name: str, full: bool) -> None:
-        stem = self.run_dir / name
-        files = [*model_paths(stem)]
-        if full:
-            files.append(state_path(stem))
-        if self.config.training.export_lightning:
-            files.append(stem.with_name(name + ".ckpt"))
-        for path in files:
-            _link(path, path.with_name("last" + path.name.removeprefix(name)))
+    def _export(self, path: Path, step: int, full: bool) -> None:
+        checkpoint = lightning_checkpoint(
+            self.task.model,
+            self.speakers,
+            reference_cfg(self.config),
+            step,
+            batches=step * self.batches_per_step,
+            optimizer_state=self.task.optimizer.state_dict() if full else None,
+        )
+        save_lightning_checkpoint(path, checkpoint)
 
 
-def _resume(path: Path, task: RIFTTrainTask) -> tuple[int, dict[str, Any]]:
-    """Load a training state (Timbrel's, or a RIFT-SVC full-state .ckpt) -> (step, extra loop state)."""
+def _import_checkpoint(path: Path, store: CheckpointStore, task: RIFTTrainTask, steps_per_epoch: int) -> None:
+    """Make `path` the newest checkpoint of the run folder, so that the loop resumes from it: a Timbrel
+    checkpoint of another run folder (copied), or a RIFT-SVC full-state .ckpt (converted)."""
+    folder = store.folder
+    context = task.context
     if path.suffix == ".ckpt":
         data = read_lightning_file(path)
         if "optimizer_states" not in data:
@@ -435,12 +448,27 @@ def _resume(path: Path, task: RIFTTrainTask) -> tuple[int, dict[str, Any]]:
         task.load_state_dict(
             {"model": dit_state_dict(data["state_dict"], path), "optimizer": data["optimizer_states"][0]}
         )
-        return int(data["global_step"]), {}
-    state = load_training_state(path)
-    if state.get("format_version") != STATE_FORMAT_VERSION:
-        raise BadInputError(path, f"training state format {state.get('format_version')!r} is not supported")
-    task.load_state_dict(state["task"])
-    return int(state["step"]), {k: v for k, v in state.items() if k not in ("task", "step", "format_version")}
+        step = int(data["global_step"])
+        epoch, steps_done = divmod(step, steps_per_epoch)
+        if context.is_main:
+            store.save(task, Position(step, epoch + 1, steps_done * context.accumulation_steps), context)
+        return
+    weights, _ = model_paths(path)
+    step = int(weights.name.removesuffix(".safetensors").rpartition("=")[2])
+    source = weights.parent
+    if folder.is_dir() and source.resolve() == folder.resolve():
+        if store.steps() and store.steps()[-1] != step:
+            raise ConfigError(
+                f"{path} is not the newest checkpoint of its run ({store.steps()[-1]}); a run resumes from "
+                "its newest checkpoint: remove the newer ones or resume into another run_name"
+            )
+        return
+    if context.is_main:
+        folder.mkdir(parents=True, exist_ok=True)
+        for file in (*model_paths(source / f"model-step={step}"), source / f"train_state_{step}.pt"):
+            if not file.is_file():
+                raise BadInputError(file, "missing: this checkpoint cannot be resumed")
+            shutil.copyfile(file, folder / file.name)
 
 
 # The run ------------------------------------------------------------------------------------------------
@@ -448,12 +476,11 @@ def _resume(path: Path, task: RIFTTrainTask) -> tuple[int, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class RIFTTrainResult:
-    """run_dir: the checkpoint folder; step: the last step taken; last_train: the last step's
-    figures; validations: (step, metrics) of every validation; best: (metric, value, step) or None."""
+    """run_dir: the checkpoint folder; step: the last step taken; validations: (step, metrics) of every
+    validation in this call; best: (metric, value, step) or None."""
 
     run_dir: Path
     step: int
-    last_train: dict[str, float]
     validations: tuple[tuple[int, dict[str, float]], ...]
     best: tuple[str, float, int] | None
 
@@ -469,153 +496,96 @@ def _settings(config: RIFTTrainConfig) -> RIFTTrainSettings:
         drop_speaker_probability=t.drop_spk_prob,
         max_grad_norm=t.max_grad_norm,
         freeze_adaln_and_time_embedding=t.freeze_adaln_and_tembed,
-        precision=t.precision,
     )
 
 
-def _resumed_architecture(path: Path, speakers: int) -> DiTConfig:
+def _resumed_model(path: Path, speakers: int) -> DiT:
+    if is_native_model(path):
+        return DiT(dataclasses.replace(load_rift_model(path).config, num_speakers=speakers))
     found = _file_architecture(path, speakers)
     if found is None:
         raise BadInputError(path, "the checkpoint names no model architecture (hyper_parameters.cfg.model)")
-    return found
+    return DiT(found)
 
 
 def train_rift(config: RIFTTrainConfig, show_progress: bool = False) -> RIFTTrainResult:
-    """Train as configured (see `timbrel.train.rift_config`). Under torchrun every process calls this."""
+    """Train as configured (see `timbrel.train.rift_config`); a run whose folder holds checkpoints
+    continues from the newest. Under torchrun every process calls this."""
     training = config.training
-    process = start_process(training.device)
     meta = read_meta_info(config.dataset.meta_info)
     speakers = meta.speaker_ids
-    resume = training.resume_from_checkpoint
-    if resume is not None:
-        resume = Path(resume)
-        model = DiT(_resumed_architecture(resume, len(speakers)))
-        left_out: list[str] = []
-    else:
-        model, left_out = build_model(config, len(speakers))
-    model.to(process.device)
-    network = model
-    if process.world > 1:
-        device_ids = [process.device.index] if process.device.type == "cuda" else None
-        network = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
     accumulation = training.grad_accumulation_steps
-    task = RIFTTrainTask(
-        model, _settings(config), config.seed, network=network, shard_offset=process.rank * accumulation
-    )
-    start, loop_state = (0, {}) if resume is None else _resume(resume, task)
-    best_value = loop_state.get("best_value")
-    best_step = loop_state.get("best_step")
-
-    train_set = RIFTSegments(
-        split_entries(config.dataset.data_dir, meta, "train"),
-        load_utterance_features,
-        config.dataset.max_frame_len,
-        train=True,
-        seed=config.seed,
-    )
-    test_set = RIFTSegments(
-        split_entries(config.dataset.data_dir, meta, "test"),
-        load_utterance_features,
-        config.dataset.max_frame_len,
-        train=False,
-    )
-    schedule = StepSchedule(
-        len(train_set), training.batch_size_per_gpu, process.world * accumulation, config.seed
-    )
-    shards = range(process.rank * accumulation, (process.rank + 1) * accumulation)
-    loader = DataLoader(
-        train_set,
-        batch_sampler=_StepSampler(schedule, shards, start, training.max_steps),
-        collate_fn=collate,
-        num_workers=training.num_workers,
-    )
-    run_dir = Path(training.output_dir) / training.run_name
-    saver = _Saver(config, run_dir, speakers, process.world * accumulation)
-    run_log = None
-    vocoder = None
-    test_batches: list[RIFTBatch] = []
-    if process.main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        run_log = RunLog(config, run_dir)
+    context = start_run(RunConfig(training.device, training.precision, accumulation, config.seed))
+    try:
+        train_set = RIFTSegments(
+            split_entries(config.dataset.data_dir, meta, "train"),
+            load_utterance_features,
+            config.dataset.max_frame_len,
+            train=True,
+            seed=config.seed,
+        )
+        test_set = RIFTSegments(
+            split_entries(config.dataset.data_dir, meta, "test"),
+            load_utterance_features,
+            config.dataset.max_frame_len,
+            train=False,
+        )
+        shards = context.world_size * accumulation
+        steps_per_epoch = len(train_set) // (training.batch_size_per_gpu * shards)
+        if steps_per_epoch == 0:
+            raise ConfigError(
+                f"{len(train_set)} training items cannot fill one step of {shards} micro-batch(es) of "
+                f"{training.batch_size_per_gpu}; lower training.batch_size_per_gpu or add recordings"
+            )
+        run_dir = Path(training.output_dir) / training.run_name
+        resume = training.resume_from_checkpoint
+        newest = CheckpointStore(run_dir).steps()
+        left_out: list[str] = []
+        if resume is not None:
+            model = _resumed_model(Path(resume), len(speakers))
+        elif newest:
+            model = _resumed_model(run_dir / f"model-step={newest[-1]}", len(speakers))
+        else:
+            model, left_out = build_model(config, len(speakers))
+        store = CheckpointStore(run_dir, RIFTCheckpointFormat(config, speakers, model.config))
         if left_out:
             log.warning("pretrained weights left out (fresh initialisation kept): %s", left_out)
-        indices = list(range(len(test_set)))
-        if config.validation.max_items:
-            indices = indices[: config.validation.max_items]
-        size = training.batch_size_per_gpu
-        test_batches = [
-            collate([test_set[i] for i in indices[k : k + size]]).to(process.device)
-            for k in range(0, len(indices), size)
-        ]
-        if config.validation.vocoder_path is not None:
-            vocoder = load_nsf_hifigan(config.validation.vocoder_path).to(process.device).eval()
+        task = RIFTTrainTask(model, _settings(config), config.seed, context)
+        if resume is not None:
+            _import_checkpoint(Path(resume), store, task, steps_per_epoch)
+        barrier(context)
 
-    validations: list[tuple[int, dict[str, float]]] = []
-    last: dict[str, float] = {}
-    step = start
-    micro: list[RIFTBatch] = []
-    progress = _progress(show_progress and process.main, training.max_steps, start)
-    try:
-        for batch in loader:
-            micro.append(batch.to(process.device))
-            if len(micro) < accumulation:
-                continue
-            figures = task.step(micro, step)
-            micro = []
-            step += 1
-            last = {
-                "train/loss": _mean_across(process, figures["loss"]),
-                "train/grad_norm": figures["grad_norm"],
-                "train/lr": task.optimizer.param_groups[0]["scheduled_lr"],
-            }
-            if run_log is not None:
-                run_log.log(step, last)
-            progress(step, last["train/loss"])
-            full = not training.save_weights_only
-            if step % training.save_per_steps == 0 or step == training.max_steps:
-                if process.main:
-                    extra = {"best_value": best_value, "best_step": best_step}
-                    saver.save(f"model-step={step}", task, step, extra, full)
-                    saver.link_last(f"model-step={step}", full)
-                _barrier(process)
-            if (step % training.test_per_steps == 0 or step == training.max_steps) and test_set.entries:
-                with task.evaluation():
-                    if process.main:
-                        metrics = validate(task, test_batches, training.eval_sample_steps, vocoder)
-                    _barrier(process)
-                if process.main:
-                    validations.append((step, metrics))
-                    run_log.log(step, {f"val/{k}": v for k, v in metrics.items()})
-                    value = metrics.get(training.best_metric)
-                    if value is not None and _is_better(training.best_metric, value, best_value):
-                        best_value, best_step = value, step
-                        saver.save("best", task, step, {"best_value": value, "best_step": step}, False)
+        logger: Logger = NullLogger()
+        test_batches: list[RIFTBatch] = []
+        vocoder = None
+        if context.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            logger = make_logger(config, run_dir, context)
+            indices = list(range(len(test_set)))[: config.validation.max_items or None]
+            size = training.batch_size_per_gpu
+            test_batches = [
+                collate([test_set[i] for i in indices[k : k + size]]).to(context.device)
+                for k in range(0, len(indices), size)
+            ]
+            if config.validation.vocoder_path is not None:
+                vocoder = load_nsf_hifigan(config.validation.vocoder_path).to(context.device).eval()
+        saver = _Saver(config, run_dir, speakers, task, test_batches, vocoder, logger, shards)
+        loop = LoopConfig(
+            epochs=training.max_steps // steps_per_epoch + 2,
+            max_steps=training.max_steps,
+            save_every_epochs=None,
+            save_every_steps=math.gcd(training.save_per_steps, training.test_per_steps),
+            log_every_steps=1,
+            num_workers=training.num_workers,
+            show_progress=show_progress,
+        )
+        data = TrainData(
+            train_set,
+            step_batches(len(train_set), training.batch_size_per_gpu, accumulation, config.seed),
+            collate,
+        )
+        position = fit(task, data, context, loop, store, logger, saver)
+        best = None if saver.best is None else (training.best_metric, saver.best[0], saver.best[1])
+        return RIFTTrainResult(run_dir, position.step, tuple(saver.validations), best)
     finally:
-        if run_log is not None:
-            run_log.close()
-    best = None if best_value is None else (training.best_metric, best_value, best_step)
-    return RIFTTrainResult(run_dir, step, last, tuple(validations), best)
-
-
-def _progress(enabled: bool, total: int, start: int):
-    """A rich progress bar on stderr (no-op when disabled) -> update(step, loss)."""
-    if not enabled:
-        return lambda step, loss: None
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    bar = Progress(
-        TextColumn("training rift"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}"),
-        TimeRemainingColumn(),
-    )
-    bar.start()
-    task = bar.add_task("train", total=total, completed=start, loss="-")
-
-    def update(step: int, loss: float) -> None:
-        bar.update(task, completed=step, loss=f"{loss:.4f}")
-        if step >= total:
-            bar.stop()
-
-    return update
+        finish_run(context)

@@ -51,17 +51,28 @@ def save_rift_model(
     training: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the model's weights and config -> the .safetensors path."""
-    if sorted(speakers.values()) != list(range(model.config.num_speakers)):
+    return save_rift_weights(path, model.state_dict(), model.config, speakers, training)
+
+
+def save_rift_weights(
+    path: str | Path,
+    state: Mapping[str, torch.Tensor],
+    model_config: DiTConfig,
+    speakers: Mapping[str, int],
+    training: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a DiT state dict of `model_config` and its config -> the .safetensors path."""
+    if sorted(speakers.values()) != list(range(model_config.num_speakers)):
         raise ConfigError(
-            f"speakers {dict(speakers)} do not index the model's {model.config.num_speakers} speaker rows"
+            f"speakers {dict(speakers)} do not index the model's {model_config.num_speakers} speaker rows"
         )
     weights, config = model_paths(path)
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
     write_bytes_atomic(weights, save(tensors, metadata={"family": FAMILY}))
     document = {
         "family": FAMILY,
         "format_version": FORMAT_VERSION,
-        "model": dataclasses.asdict(model.config),
+        "model": dataclasses.asdict(model_config),
         "speakers": {str(k): int(v) for k, v in speakers.items()},
         "training": dict(training or {}),
     }

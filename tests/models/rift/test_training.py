@@ -11,6 +11,7 @@ from timbrel.core.errors import ConfigError
 from timbrel.models.rift.data import RIFTBatch, RIFTItem, UtteranceFeatures, collate, crop_start, make_item
 from timbrel.models.rift.dit import DiT, DiTConfig
 from timbrel.models.rift.training import FlowDraws, RIFTTrainSettings, RIFTTrainTask, shard_generator
+from timbrel.nn.step_context import StepContext
 from timbrel.weights.rift import load_rift_checkpoint
 
 
@@ -106,13 +107,15 @@ def test_accumulation_equals_one_big_batch():
     halves = [collate(items[:2]), collate(items[2:])]
     whole = collate(items)
     big = RIFTTrainTask(tiny_model(), RIFTTrainSettings(learning_rate=1e-3))
-    micro = RIFTTrainTask(tiny_model(), RIFTTrainSettings(learning_rate=1e-3))
+    micro = RIFTTrainTask(
+        tiny_model(), RIFTTrainSettings(learning_rate=1e-3), context=StepContext(accumulation_steps=2)
+    )
     draws = [micro.draws(h, 0, i) for i, h in enumerate(halves)]
     joined = FlowDraws(*(torch.cat([getattr(d, f) for d in draws]) for f in ("x0", "t", "drop_speaker")))
     a = big.step(whole, 0, [joined])
     b = micro.step(halves, 0)
-    assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
-    assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-4)
+    assert a["train/loss"] == pytest.approx(b["train/loss"], rel=1e-5)
+    assert a["train/grad_norm"] == pytest.approx(b["train/grad_norm"], rel=1e-4)
     for p, q in zip(big.model.parameters(), micro.model.parameters(), strict=True):
         # Adam divides by sqrt(v): float-rounding differences of near-zero gradients show at lr scale.
         torch.testing.assert_close(p, q, atol=1e-5, rtol=1e-5)
@@ -123,7 +126,7 @@ def test_frozen_parameters_do_not_move_and_others_do():
     before = {k: v.clone() for k, v in task.model.state_dict().items()}
     for step in range(2):
         out = task.step(collate(tiny_items(2, 16, seed=step)), step)
-        assert torch.isfinite(torch.tensor(out["loss"])) and out["grad_norm"] > 0
+        assert torch.isfinite(torch.tensor(out["train/loss"])) and out["train/grad_norm"] > 0
     after = task.model.state_dict()
     for key in before:
         frozen = key.startswith(("tembed.", "norm_out.")) or ".attn_norm." in key
@@ -137,27 +140,31 @@ def test_resume_from_state_continues_exactly():
     batches = [collate(tiny_items(2, 16, seed=s)) for s in range(4)]
     settings = RIFTTrainSettings(learning_rate=1e-3, warmup_steps=2, drop_speaker_probability=0.5)
     straight = RIFTTrainTask(tiny_model(), settings, seed=7)
-    losses = [straight.step(b, i)["loss"] for i, b in enumerate(batches)]
+    losses = [straight.step(b, i)["train/loss"] for i, b in enumerate(batches)]
     first = RIFTTrainTask(tiny_model(), settings, seed=7)
     for i in range(2):
         first.step(batches[i], i)
     with first.evaluation():
         pass
+    first.optimizer.eval()  # a state saved in eval mode is brought back to the training weights
     state = first.state_dict()
     resumed = RIFTTrainTask(tiny_model(seed=99), settings, seed=7)
     resumed.load_state_dict(state)
-    assert [resumed.step(b, i)["loss"] for i, b in enumerate(batches) if i >= 2] == losses[2:]
+    assert [resumed.step(b, i)["train/loss"] for i, b in enumerate(batches) if i >= 2] == losses[2:]
 
 
-def test_evaluation_swaps_to_averaged_weights_and_back():
+def test_evaluation_uses_the_averaged_weights_and_leaves_training_alone():
     task = RIFTTrainTask(tiny_model(), RIFTTrainSettings(learning_rate=1e-2))
     for i in range(3):
         task.step(collate(tiny_items(2, 12, seed=i)), i)
-    train_weights = task.model.output.weight.clone()
+    train_weights = {k: v.clone() for k, v in task.model.state_dict().items()}
     with task.evaluation() as model:
-        assert not model.training and not torch.equal(model.output.weight, train_weights)
+        assert not model.training and not torch.equal(model.output.weight, train_weights["output.weight"])
+        averaged = {k: v.clone() for k, v in model.state_dict().items()}
     assert task.model.training
-    torch.testing.assert_close(task.model.output.weight, train_weights, atol=1e-6, rtol=1e-6)
+    assert all(torch.equal(v, train_weights[k]) for k, v in task.model.state_dict().items())
+    task.optimizer.eval()  # the library's own swap gives the same weights
+    assert all(torch.equal(v, averaged[k]) for k, v in task.model.state_dict().items())
 
 
 def test_draws_depend_only_on_seed_step_and_shard():

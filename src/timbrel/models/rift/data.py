@@ -163,8 +163,8 @@ def read_meta_info(path: str | Path) -> MetaInfo:
 
 class RIFTSegments(torch.utils.data.Dataset):
     """Items of one split. entries: (speaker index, wav path); load: wav path -> its stored features;
-    train: random crops (else the first `max_frames` frames). An item is asked for by index (the crop
-    of epoch 0) or by (epoch, index)."""
+    train: random crops (else the first `max_frames` frames). An item is asked for by (epoch, index), or
+    by index for the epoch last given to `set_epoch` (0 at first)."""
 
     def __init__(
         self,
@@ -181,12 +181,16 @@ class RIFTSegments(torch.utils.data.Dataset):
         self.max_frames = max_frames
         self.train = train
         self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def __getitem__(self, key: int | tuple[int, int]) -> RIFTItem:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
         speaker, wav = self.entries[index]
         rng = random.Random(f"{self.seed}/{epoch}/{index}") if self.train else None
         return make_item(speaker, self.load(wav), self.max_frames, rng)

@@ -8,13 +8,14 @@ can also be injected (`FlowDraws`).
 
 Schedule-free AdamW keeps two weight sequences; the parameters hold the training ("y") sequence in train
 mode and the averaged ("x") sequence in eval mode. As the reference, checkpoints hold the train-mode
-weights (they are saved between steps, before validation), and validation runs in eval mode
+weights (they are saved between steps, before validation), and validation uses the averaged weights
 (`evaluation()`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,9 +29,9 @@ from timbrel.models.rift import flow
 from timbrel.models.rift.data import RIFTBatch
 from timbrel.models.rift.dit import DiT
 from timbrel.models.rift.optim import schedule_free_adamw
+from timbrel.nn.step_context import StepContext
 
 TimeSchedule = Literal["lognorm", "uniform"]
-Precision = Literal["fp32", "bf16"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class RIFTTrainSettings:
 
     warmup_steps: the schedule-free warm-up, int(max_steps·warmup_ratio) in the reference.
     max_grad_norm: 0 means no clipping. foreach: the optimizer's multi-tensor kernels (False is the
-    per-tensor Python loop; same numbers). precision: bf16 autocast (the reference on GPUs) or fp32.
+    per-tensor Python loop; same numbers).
     """
 
     learning_rate: float = 1e-4
@@ -50,7 +51,6 @@ class RIFTTrainSettings:
     drop_speaker_probability: float = 0.0
     max_grad_norm: float = 0.0
     freeze_adaln_and_time_embedding: bool = False
-    precision: Precision = "fp32"
     foreach: bool = True
 
     def __post_init__(self) -> None:
@@ -62,8 +62,6 @@ class RIFTTrainSettings:
             )
         if self.max_grad_norm < 0:
             raise ConfigError(f"max_grad_norm must be ≥ 0 (0: no clipping), got {self.max_grad_norm}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision {self.precision!r}; allowed: ['fp32', 'bf16']")
 
 
 @dataclass(frozen=True)
@@ -108,8 +106,9 @@ def masked_mse(prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
 class RIFTTrainTask:
     """The RIFT TrainTask: model (a DiT, trained in place), its schedule-free optimizer and the loss.
 
-    network: what the forward pass goes through (the DiT, or a DistributedDataParallel wrapping it).
-    shard_offset: this process's first shard number (rank · micro-batches per step under DDP).
+    context: the run's device, precision, accumulation and data parallelism (timbrel.nn.step_context);
+    the forward passes go through `context.wrap(model)` (DistributedDataParallel under torchrun). The
+    generic loop calls `step` once per micro-batch; shard = rank·accumulation + micro-step.
     """
 
     def __init__(
@@ -117,17 +116,16 @@ class RIFTTrainTask:
         model: DiT,
         settings: RIFTTrainSettings = RIFTTrainSettings(),
         seed: int = 0,
-        network: nn.Module | None = None,
-        shard_offset: int = 0,
+        context: StepContext | None = None,
     ):
         self.model = model
         self.settings = settings
         self.seed = seed
-        self.network = model if network is None else network
-        self.shard_offset = shard_offset
+        self.context = StepContext() if context is None else context
         if settings.freeze_adaln_and_time_embedding:
             model.freeze_adaln_and_time_embedding()
         model.train()
+        self.network = self.context.wrap(model)
         self.optimizer = schedule_free_adamw(
             model,
             settings.learning_rate,
@@ -136,22 +134,21 @@ class RIFTTrainTask:
             settings.warmup_steps,
             settings.foreach,
         )
+        self._window: list[Tensor] = []
 
-    def draws(self, batch: RIFTBatch, step: int, shard: int = 0) -> FlowDraws:
-        return draw(batch, self.settings, shard_generator(self.seed, step, self.shard_offset + shard))
+    def draws(self, batch: RIFTBatch, step: int, shard: int) -> FlowDraws:
+        return draw(batch, self.settings, shard_generator(self.seed, step, shard))
 
     def objective(
         self, batch: RIFTBatch, draws: FlowDraws, network: nn.Module | None = None
     ) -> tuple[Tensor, Tensor]:
         """-> (loss scalar over valid frames × bins, prediction (b, n, n_mels)) (spec 4.1). network: what
-        to run instead of `self.network` (validation runs the bare model)."""
+        to run instead of `self.network` (validation runs a bare model)."""
         network = self.network if network is None else network
         mask = batch.mask()
         x1 = flow.normalize_mel(batch.mel)
         x_t = flow.interpolate(draws.x0, x1, draws.t)
-        with torch.autocast(
-            batch.mel.device.type, dtype=torch.bfloat16, enabled=self.settings.precision == "bf16"
-        ):
+        with self.context.autocast():
             prediction = network(
                 x_t,
                 batch.speaker,
@@ -171,45 +168,65 @@ class RIFTTrainTask:
         step: int,
         draws: Sequence[FlowDraws] | None = None,
     ) -> dict[str, float]:
-        """One optimizer step over one batch or several micro-batches (gradient accumulation: each
-        micro-batch's loss counts 1/k, as Lightning's accumulate_grad_batches) -> {"loss", "grad_norm"}.
-        `step` is the optimizer step about to be taken (0 for the first)."""
-        batches = [batch] if isinstance(batch, RIFTBatch) else list(batch)
-        if not batches:
-            raise ValueError("step needs at least one batch")
-        self.optimizer.zero_grad(set_to_none=True)
-        losses = []
+        """One micro-batch as the context says (the loop's call), or a whole window of
+        `context.accumulation_steps` micro-batches. `step`: the optimizer step being taken (0 first).
+        -> {"train/loss"} after a micro-batch that does not close its window; with "train/grad_norm"
+        and the window's mean loss (over all processes) after the optimizer step."""
+        if isinstance(batch, RIFTBatch):
+            return self._micro_step(batch, step, None if draws is None else draws[0])
+        batches = list(batch)
+        if len(batches) != self.context.accumulation_steps:
+            raise ValueError(
+                f"a window takes {self.context.accumulation_steps} micro-batches, got {len(batches)}"
+            )
+        figures: dict[str, float] = {}
         for index, micro in enumerate(batches):
-            sync = index == len(batches) - 1 or not hasattr(self.network, "no_sync")
-            context = contextlib.nullcontext() if sync else self.network.no_sync()
-            with context:
-                micro_draws = self.draws(micro, step, index) if draws is None else draws[index]
-                loss, _ = self.objective(micro, micro_draws)
-                (loss / len(batches)).backward()
-            losses.append(loss.detach())
-        grad_norm = self._grad_norm()
-        self.optimizer.step()
-        return {"loss": float(torch.stack(losses).mean()), "grad_norm": float(grad_norm)}
+            with self.context.at_micro_step(index, index == len(batches) - 1):
+                figures = self._micro_step(micro, step, None if draws is None else draws[index])
+        return figures
 
-    def _grad_norm(self) -> Tensor:
-        """L2 norm over all gradients before the step; clips them when max_grad_norm > 0."""
-        grads = [p for p in self.model.parameters() if p.grad is not None]
+    def _micro_step(self, batch: RIFTBatch, step: int, draws: FlowDraws | None) -> dict[str, float]:
+        context = self.context
+        if context.first_micro_step:
+            self.optimizer.zero_grad(set_to_none=True)
+            self._window = []
+        if draws is None:
+            shard = context.rank * context.accumulation_steps + context.micro_step
+            draws = self.draws(batch, step, shard)
+        with context.sync(self.network):
+            loss, _ = self.objective(batch, draws)
+            context.backward(loss)
+        self._window.append(loss.detach())
+        if not context.last_micro_step:
+            return {"train/loss": float(loss.detach())}
+        parameters = [p for p in self.model.parameters() if p.requires_grad]
         if self.settings.max_grad_norm > 0:
-            return torch.nn.utils.clip_grad_norm_(grads, self.settings.max_grad_norm)
-        if not grads:
-            return torch.zeros(())
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.grad for p in grads])))
+            torch.nn.utils.clip_grad_norm_(parameters, self.settings.max_grad_norm)
+        grad_norm = context.optimizer_step(self.optimizer, parameters)
+        context.update()
+        window_loss = torch.stack(self._window).mean().double()
+        if context.distributed:
+            torch.distributed.all_reduce(window_loss)
+            window_loss /= context.world_size
+        return {"train/loss": float(window_loss), "train/grad_norm": float(grad_norm)}
+
+    def averaged_model(self) -> DiT:
+        """A copy of the model holding the schedule-free averaged ("x") weights, which validation uses,
+        computed as the optimizer's eval() would; the training weights are left untouched (an
+        eval()/train() round trip would perturb them by rounding, differently on each process)."""
+        model = copy.deepcopy(self.model)
+        beta1 = self.settings.betas[0]
+        with torch.no_grad():
+            for own, averaged in zip(self.model.parameters(), model.parameters(), strict=True):
+                state = self.optimizer.state.get(own, {})
+                if "z" in state:
+                    averaged.lerp_(state["z"], 1 - 1 / beta1)
+        return model.eval()
 
     @contextlib.contextmanager
     def evaluation(self) -> Iterator[DiT]:
-        """The model with the schedule-free averaged weights, in eval mode; train mode is restored after."""
-        self.optimizer.eval()
-        self.model.eval()
-        try:
-            yield self.model
-        finally:
-            self.model.train()
-            self.optimizer.train()
+        """The averaged-weight model in eval mode (see `averaged_model`)."""
+        yield self.averaged_model()
 
     def state_dict(self) -> dict[str, Any]:
         """Train-mode weights and the optimizer state; the draws need no state (see the module doc)."""
