@@ -24,6 +24,7 @@ from timbrel.models.rift import flow
 from timbrel.models.rift.data import RIFTBatch
 from timbrel.models.rift.dit import DiT, DiTConfig, SegmentConditioning
 from timbrel.models.rift.training import RIFTTrainSettings, RIFTTrainTask
+from timbrel.nn.step_context import StepContext
 
 REFERENCE_STEP_S = 7.0
 FRAMES = 172  # 2 s at 44.1 kHz, hop 512
@@ -96,9 +97,8 @@ def _ddp_worker(rank: int, port: int, steps: int, out: str) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=2)
     try:
-        model = make_model()
-        network = torch.nn.parallel.DistributedDataParallel(model)
-        task = RIFTTrainTask(model, RIFTTrainSettings(), network=network, shard_offset=rank)
+        context = StepContext(world_size=2, rank=rank)
+        task = RIFTTrainTask(make_model(), RIFTTrainSettings(), context=context)
         batch = make_batch(BATCH)
         half = BATCH // 2
         mine = RIFTBatch(**{k: v[rank * half : (rank + 1) * half] for k, v in vars(batch).items()})

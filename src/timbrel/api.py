@@ -244,3 +244,16 @@ def train_rvc(
     if stage == "all" and not list(experiment_dir.glob("added_IVF*.index")):
         build_rvc_index(experiment_dir, config.version, seed=config.seed)
     return result
+
+
+def train_rift(data_dir: str | Path, config: Any = None, show_progress: bool = False) -> Any:
+    """Train a RIFT (RIFT-SVC DiT) voice model on ``data_dir`` (``<speaker>/<stem>.wav`` with
+    meta_info.json and the extracted feature files beside each wav). ``config``: a RIFTTrainConfig
+    (default: the fine-tuning config; ``RIFTTrainConfig.pretrain()`` trains from scratch); its
+    dataset.data_dir is replaced by ``data_dir``. Restarting the same run continues from its newest
+    checkpoint -> RIFTTrainResult."""
+    from timbrel.train.rift import train_rift as run_training
+    from timbrel.train.rift_config import RIFTTrainConfig
+
+    config = config if config is not None else RIFTTrainConfig.finetune()
+    return run_training(config.with_data_dir(data_dir), show_progress=show_progress)
