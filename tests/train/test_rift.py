@@ -199,3 +199,42 @@ def test_validation_with_a_vocoder_reports_the_reference_metrics(rift_corpus, tm
     assert result.best == ("mcd", metrics["mcd"], 1)
     logged = [json.loads(line) for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert {"val/mcd", "val/psnr", "val/si_snr", "val/mse", "val/loss"} <= set(logged[-1])
+
+
+def test_a_run_shaped_like_the_fixture_writes_the_fixture_layout(rift_corpus, tmp_path, fixtures):
+    """The fixture's 2-step run cannot be replayed (its synthetic features and initial weights are not
+    stored), so this checks what a Timbrel run of the same shape must share with it: the checkpoint's
+    keys, the training cfg keys and values, and Lightning's loop counters."""
+    info = json.loads((fixtures / "rift" / "dit_small" / "checkpoint_info.json").read_text())
+    cfg = info["cfg"]
+    t = cfg["training"]
+    config = tiny_config(
+        rift_corpus,
+        tmp_path,
+        max_steps=t["max_steps"],
+        save_per_steps=t["save_per_steps"],
+        test_per_steps=t["test_per_steps"],
+        batch_size_per_gpu=t["batch_size_per_gpu"],
+        learning_rate=t["learning_rate"],
+        eval_sample_steps=t["eval_sample_steps"],
+        run_name=t["run_name"],
+    )
+    config = with_overrides(
+        config, [f"seed={cfg['seed']}", f"dataset.max_frame_len={cfg['dataset']['max_frame_len']}"]
+    )
+    result = train_rift(config)
+    written = torch.load(result.run_dir / f"model-step={info['global_step']}.ckpt", weights_only=True)
+    assert sorted(written) == info["checkpoint_top_level_keys"]
+    assert sorted(written["loops"]) == info["loops_keys"]
+    reference = torch.load(fixtures / "rift" / "dit_small" / "model-step=2.ckpt", weights_only=True)
+    assert written["loops"] == reference["loops"]
+    ours = written["hyper_parameters"]["cfg"]
+    assert set(ours) == set(cfg) and set(ours["training"]) == set(t)
+    environment = {"logger", "num_workers", "log_media_per_steps"}  # the fixture ran without logging
+    assert {k: v for k, v in ours["training"].items() if k not in environment} == {
+        k: v for k, v in t.items() if k not in environment
+    }
+    assert ours["seed"] == cfg["seed"] and ours["dataset"]["max_frame_len"] == cfg["dataset"]["max_frame_len"]
+    assert set(written["state_dict"]) == {k for k in info["state_dict"]} - {
+        k for k in info["state_dict"] if ".transformer_blocks." in k and int(k.split(".")[3]) >= 2
+    }

@@ -12,10 +12,8 @@ from timbrel.models.rift.dit import DiT, DiTConfig
 from timbrel.weights.rift_native import (
     is_native_model,
     load_rift_model,
-    load_training_state,
     model_paths,
     save_rift_model,
-    save_training_state,
 )
 
 
@@ -45,12 +43,3 @@ def test_wrong_version_and_family_are_refused(tmp_path):
         load_rift_model(tmp_path / "v")
     with pytest.raises(ConfigError, match="speaker rows"):
         save_rift_model(tmp_path / "w", model, {"a": 0, "b": 1})
-
-
-def test_training_state_round_trip(tmp_path):
-    state = {"step": 3, "model": {"w": torch.ones(2)}, "loop": {"epoch": 1}}
-    save_training_state(tmp_path / "v.safetensors", state)
-    again = load_training_state(tmp_path / "v")
-    assert again["step"] == 3 and torch.equal(again["model"]["w"], torch.ones(2))
-    with pytest.raises(BadInputError, match="cannot be resumed"):
-        load_training_state(tmp_path / "missing")

@@ -2,17 +2,14 @@
 
 A voice model is two files: `<name>.safetensors` (the DiT weights under their module names) and
 `<name>.json` ({"family": "rift", "format_version", "model": DiTConfig fields, "speakers": {name: index},
-"training": the settings it was trained with}). A training state (`<name>.state.pt`: the train-mode
-weights, optimizer state, step and loop state) sits beside them for resuming. Every file is written
-atomically.
+"training": the settings it was trained with}), each written atomically. The optimizer state and the
+loop's position sit beside them in the generic loop's train_state files (timbrel.train.checkpoint).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,6 @@ from timbrel.weights.rift import SPEAKER_KEY, RiftCheckpoint, load_dit_strict
 
 FAMILY = "rift"
 FORMAT_VERSION = 1
-STATE_SUFFIX = ".state.pt"
 
 
 def model_paths(path: str | Path) -> tuple[Path, Path]:
@@ -137,32 +133,3 @@ def load_pretrained_native(model: DiT, path: str | Path) -> list[str]:
         left_out.append(SPEAKER_KEY)
     load_dit_strict(model, state, weights)
     return left_out
-
-
-def state_path(path: str | Path) -> Path:
-    weights, _ = model_paths(path)
-    return weights.with_name(weights.name.removesuffix(".safetensors") + STATE_SUFFIX)
-
-
-def save_training_state(path: str | Path, state: Mapping[str, Any]) -> Path:
-    """Write a training state (tensors and plain data only) beside the model at `path`."""
-    target = state_path(path)
-    buffer = io.BytesIO()
-    torch.save(dict(state), buffer)
-    write_bytes_atomic(target, buffer.getvalue())
-    return target
-
-
-def load_training_state(path: str | Path) -> dict[str, Any]:
-    """The training state saved beside the model at `path` (or the state file itself)."""
-    path = Path(path)
-    target = path if path.name.endswith(STATE_SUFFIX) else state_path(path)
-    try:
-        state = torch.load(target, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise BadInputError(target, "no training state: this checkpoint cannot be resumed") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise BadInputError(target, f"not a readable training state ({error})") from error
-    if not isinstance(state, dict):
-        raise BadInputError(target, "a training state is a dict")
-    return state
