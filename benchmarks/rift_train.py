@@ -88,7 +88,7 @@ def time_steps(task: RIFTTrainTask, batch: RIFTBatch, steps: int) -> tuple[float
         start = time.perf_counter()
         figures = task.step(batch, step)
         best = min(best, time.perf_counter() - start)
-        first_loss = figures["loss"] if first_loss is None else first_loss
+        first_loss = figures["train/loss"] if first_loss is None else first_loss
     return best, first_loss
 
 
