@@ -11,7 +11,7 @@ from timbrel.features.content.contentvec import contentvec_train_content
 from timbrel.features.extract_rift import (
     RIFTExtractConfig,
     RIFTFeatureModels,
-    extract_rift_folder,
+    extract_rift_features,
     feature_paths,
     utterance_features,
 )
@@ -48,7 +48,7 @@ def test_files_match_the_reference_scripts(tmp_path, models, reference):
     features, rmvpe_io = reference
     write_float_wav(tmp_path / "alice" / "tone.wav", features["wave"].numpy())
     write_float_wav(tmp_path / "bob" / "beep.wav", rmvpe_io["wav_44k"][0].numpy())
-    outcomes = extract_rift_folder(tmp_path, models, show_progress=False)
+    outcomes = extract_rift_features(tmp_path, models)
     assert [o.status for o in outcomes] == ["done", "done"]
 
     tone = feature_paths(tmp_path / "alice" / "tone.wav")
@@ -75,7 +75,7 @@ def test_files_match_the_reference_scripts(tmp_path, models, reference):
 
 def test_saved_files_hold_only_their_tensor(tmp_path, models, reference):
     write_float_wav(tmp_path / "a" / "x.wav", reference[0]["wave"][:20000].numpy())
-    extract_rift_folder(tmp_path, models, RIFTExtractConfig(features=("mel",)), show_progress=False)
+    extract_rift_features(tmp_path, models, RIFTExtractConfig(features=("mel",)))
     mel = load(tmp_path / "a" / "x.mel.pt")
     assert mel.shape == (1, 128, 20000 // 512)
     assert mel.untyped_storage().nbytes() == mel.numel() * 4
@@ -96,24 +96,27 @@ def test_resume_skips_done_and_redoes_changed_audio(tmp_path, models, reference)
     write_float_wav(tmp_path / "s" / "one.wav", wave)
     write_float_wav(tmp_path / "s" / "two.wav", wave[:24000])
     config = RIFTExtractConfig(features=("mel", "rms"))
-    assert [o.status for o in extract_rift_folder(tmp_path, models, config, False)] == ["done", "done"]
-    assert [o.status for o in extract_rift_folder(tmp_path, models, config, False)] == ["skipped", "skipped"]
+    assert [o.status for o in extract_rift_features(tmp_path, models, config)] == ["done", "done"]
+    assert [o.status for o in extract_rift_features(tmp_path, models, config)] == ["skipped", "skipped"]
     write_float_wav(tmp_path / "s" / "two.wav", wave[:23000])
-    assert [o.status for o in extract_rift_folder(tmp_path, models, config, False)] == ["skipped", "done"]
+    assert [o.status for o in extract_rift_features(tmp_path, models, config)] == ["skipped", "done"]
     assert load(tmp_path / "s" / "two.mel.pt").shape[-1] == 23000 // 512
     (tmp_path / "s" / "one.rms.pt").unlink()
-    assert [o.status for o in extract_rift_folder(tmp_path, models, config, False)] == ["done", "skipped"]
+    assert [o.status for o in extract_rift_features(tmp_path, models, config)] == ["done", "skipped"]
     other = RIFTExtractConfig(features=("mel", "rms", "f0"))
-    assert [o.status for o in extract_rift_folder(tmp_path, models, other, False)] == ["done", "done"]
+    assert [o.status for o in extract_rift_features(tmp_path, models, other)] == ["done", "done"]
 
 
 def test_a_bad_file_fails_alone(tmp_path, models, reference):
     write_float_wav(tmp_path / "s" / "good.wav", reference[0]["wave"][:25000].numpy())
     (tmp_path / "s" / "broken.wav").write_bytes(b"RIFF not really a wave file")
     write_float_wav(tmp_path / "s" / "tiny.wav", np.zeros(300))
+    finished = []
     outcomes = {
-        o.item.rsplit("/", 1)[-1]: o for o in extract_rift_folder(tmp_path, models, show_progress=False)
+        o.item.rsplit("/", 1)[-1]: o
+        for o in extract_rift_features(tmp_path, models, progress=finished.append)
     }
+    assert sum(finished) == 3
     assert outcomes["good.wav"].status == "done"
     assert outcomes["broken.wav"].status == "failed" and "broken.wav" in outcomes["broken.wav"].reason
     assert outcomes["tiny.wav"].status == "failed" and "too short" in outcomes["tiny.wav"].reason
@@ -124,12 +127,12 @@ def test_other_rates_are_resampled_to_44k(tmp_path, models, reference):
     wave = reference[0]["wave"][:44100]
     at_48k = sinc_resample(wave, 44100, 48000)
     write_float_wav(tmp_path / "s" / "x.wav", at_48k.numpy(), 48000)
-    extract_rift_folder(tmp_path, models, RIFTExtractConfig(features=("mel",)), show_progress=False)
+    extract_rift_features(tmp_path, models, RIFTExtractConfig(features=("mel",)))
     assert load(tmp_path / "s" / "x.mel.pt").shape == (1, 128, 44100 // 512)
 
 
 def test_a_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match=r"needs RIFTFeatureModels\.rmvpe"):
-        extract_rift_folder(tmp_path, RIFTFeatureModels(), RIFTExtractConfig(features=("f0",)), False)
+        extract_rift_features(tmp_path, RIFTFeatureModels(), RIFTExtractConfig(features=("f0",)))
     with pytest.raises(ConfigError, match="allowed"):
         RIFTExtractConfig(features=("pitch",))

@@ -24,21 +24,14 @@ from __future__ import annotations
 import hashlib
 import io as bytes_io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from torch import Tensor, nn
 
 from timbrel.audio import io
@@ -48,11 +41,12 @@ from timbrel.core.files import write_bytes_atomic
 from timbrel.dataset.jobs import Ledger, Outcome
 from timbrel.features.content.contentvec import HALF_FRAME_SAMPLES, interleave_passes, shift_left
 from timbrel.features.content.hubert import HubertModel
-from timbrel.features.mel import LogMelSpectrogram
+from timbrel.features.mel import LogMelSpectrogram, MelConfig
 from timbrel.features.pitch.rift import HOP_LENGTH, RMVPE_RESAMPLER_WIDTH, align_to_mel_frames
 from timbrel.features.pitch.rmvpe import RmvpeExtractor
 from timbrel.features.pitch.rmvpe_mel import SAMPLE_RATE as RMVPE_SAMPLE_RATE
 from timbrel.features.rms import frame_rms
+from timbrel.features.stft import frame_padding
 
 SAMPLE_RATE = 44100
 CONTENT_SAMPLE_RATE = 16000
@@ -60,6 +54,7 @@ FEATURES = ("mel", "rms", "f0", "cvec")
 SUFFIXES = {"mel": ".mel.pt", "rms": ".rms.pt", "f0": ".f0.pt", "cvec": ".cvec.pt"}
 LEDGER_FOLDER = ".timbrel/extracted-rift"
 FORMAT_VERSION = 1
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -124,7 +119,7 @@ def list_utterances(data_dir: str | Path) -> list[Path]:
 def min_samples(models: RIFTFeatureModels) -> int:
     """The shortest 44.1 kHz utterance every asked model can take: more than the mel's reflect padding
     and, for cvec, one content frame at 16 kHz."""
-    shortest = (2048 - HOP_LENGTH) // 2 + 1
+    shortest = frame_padding(MelConfig().n_fft, HOP_LENGTH) + 1
     if models.content_model is not None:
         frames = models.content_model.config.receptive_field
         shortest = max(shortest, -(-frames * SAMPLE_RATE // CONTENT_SAMPLE_RATE) + 1)
@@ -157,7 +152,7 @@ def utterance_features(
     ]
 
 
-def _require(model, feature: str, name: str):
+def _require(model: M | None, feature: str, name: str) -> M:
     if model is None:
         raise ConfigError(f"the {feature} feature needs RIFTFeatureModels.{name}")
     return model
@@ -226,14 +221,15 @@ def _length_44k(path: Path) -> int:
     return math.ceil(header.num_samples * SAMPLE_RATE / header.sample_rate)
 
 
-def extract_rift_folder(
+def extract_rift_features(
     data_dir: str | Path,
     models: RIFTFeatureModels,
     config: RIFTExtractConfig = RIFTExtractConfig(),
-    show_progress: bool = True,
-) -> tuple[Outcome, ...]:
-    """Write the feature files of every `<data_dir>/<speaker>/*.wav` -> one Outcome per utterance, sorted
-    by path. Outcome.outputs are the written files relative to data_dir; a failed one carries its reason.
+    progress: Callable[[int], None] | None = None,
+) -> list[Outcome]:
+    """Write the feature files of every `<data_dir>/<speaker>/*.wav` (`list_utterances`) -> one Outcome per
+    utterance in that order; outputs are the written files relative to data_dir, a failed one carries its
+    reason. ``progress`` is called with the number of utterances finished after each batch.
 
     Utterances are read in order of length, a batch at a time, so memory holds one batch of audio.
     """
@@ -251,51 +247,44 @@ def extract_rift_folder(
     ledger = Ledger(root / LEDGER_FOLDER, settings)
     shortest = min_samples(models)
     outcomes: dict[Path, Outcome] = {}
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, disable=not show_progress, transient=False) as progress:
-        task = progress.add_task("extracting (rift)", total=len(wavs))
 
-        def finish(wav: Path, outcome: Outcome) -> None:
+    def finish(results: list[tuple[Path, Outcome]]) -> None:
+        for wav, outcome in results:
             outcomes[wav] = outcome
             if outcome.status == "done":
                 ledger.record(str(wav.relative_to(root)), wav, outcome)
-            progress.advance(task)
+        if progress is not None and results:
+            progress(len(results))
 
-        pending: list[tuple[Path, int]] = []
-        for wav in wavs:
-            outputs = tuple(str(feature_paths(wav)[f].relative_to(root)) for f in config.features)
-            entry = None if config.overwrite else ledger.lookup(str(wav.relative_to(root)), wav)
-            if entry is not None and all((root / name).exists() for name in outputs):
-                finish(wav, Outcome(str(wav), "skipped", outputs=outputs, details=entry["details"]))
-                continue
-            try:
-                n_samples = _length_44k(wav)
-                if n_samples < shortest:
-                    raise BadInputError(wav, f"too short: {n_samples} samples at 44.1 kHz, need {shortest}")
-            except TimbrelError as error:
-                finish(wav, Outcome(str(wav), "failed", str(error)))
-                continue
-            pending.append((wav, n_samples))
-        pending.sort(key=lambda item: item[1])
-        for _, same_length in groupby(pending, key=lambda item: item[1]):
-            paths = [wav for wav, _ in same_length]
-            for first in range(0, len(paths), config.batch_size):
-                loaded = []
-                for wav in paths[first : first + config.batch_size]:
-                    try:
-                        loaded.append((wav, _load_utterance(wav)))
-                    except TimbrelError as error:
-                        finish(wav, Outcome(str(wav), "failed", str(error)))
-                for wav, outcome in _extract_batch(loaded, root, models, config):
-                    finish(wav, outcome)
-    return tuple(outcomes[wav] for wav in wavs)
+    pending: list[tuple[Path, int]] = []
+    settled: list[tuple[Path, Outcome]] = []
+    for wav in wavs:
+        outputs = tuple(str(feature_paths(wav)[f].relative_to(root)) for f in config.features)
+        entry = None if config.overwrite else ledger.lookup(str(wav.relative_to(root)), wav)
+        if entry is not None and all((root / name).exists() for name in outputs):
+            settled.append((wav, Outcome(str(wav), "skipped", outputs=outputs, details=entry["details"])))
+            continue
+        try:
+            n_samples = _length_44k(wav)
+            if n_samples < shortest:
+                raise BadInputError(wav, f"too short: {n_samples} samples at 44.1 kHz, need {shortest}")
+        except TimbrelError as error:
+            settled.append((wav, Outcome(str(wav), "failed", str(error))))
+            continue
+        pending.append((wav, n_samples))
+    finish(settled)
+    pending.sort(key=lambda item: item[1])
+    for _, same_length in groupby(pending, key=lambda item: item[1]):
+        paths = [wav for wav, _ in same_length]
+        for first in range(0, len(paths), config.batch_size):
+            loaded, results = [], []
+            for wav in paths[first : first + config.batch_size]:
+                try:
+                    loaded.append((wav, _load_utterance(wav)))
+                except TimbrelError as error:
+                    results.append((wav, Outcome(str(wav), "failed", str(error))))
+            finish(results + _extract_batch(loaded, root, models, config))
+    return [outcomes[wav] for wav in wavs]
 
 
 def _extract_batch(

@@ -42,7 +42,7 @@ def options_from_settings(speaker: str, s: dict) -> RIFTConvertOptions:
         cvec_downsample_rate=s["cvec_downsample_rate"],
         robust_f0=s["robust_f0"],
         batch_size=s["batch_size"],
-        precision="fp16" if s["use_fp16"] else "fp32",
+        precision=("bf16" if s["device"] == "cpu" else "fp16") if s["use_fp16"] else "fp32",
         fade_ms=s["fade_duration"],
         target_lufs=s["target_loudness"],
         restore_loudness=s["restore_loudness"],
