@@ -12,7 +12,9 @@ from timbrel.features.extract_rvc import RVCExtractConfig
 
 
 def make_experiment(fixtures: Path, folder: Path, seconds: float) -> Path:
-    corpus = make_corpus(folder / "corpus", seconds_per_singer=seconds, sample_rate=32000, singers=SINGERS[:1])
+    corpus = make_corpus(
+        folder / "corpus", seconds_per_singer=seconds, sample_rate=32000, singers=SINGERS[:1]
+    )
     experiment = folder / "exp"
     api.prepare_rvc(corpus[0].parent, experiment, RVCPrepareConfig(sample_rate=32000, piece_s=3.0), workers=1)
     api.extract_rvc(experiment, RVCExtractConfig("v2", "pm"), hubert=fixtures / "rvc" / "e2e" / "hubert")
