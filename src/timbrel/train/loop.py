@@ -99,7 +99,7 @@ def fit(
                 if not closes:
                     continue
                 position.step += 1
-                _log(task, logger, config, figures, position.step, epoch)
+                _log(task, logger, config, context, figures, position.step, epoch)
                 if config.save_every_steps and position.step % config.save_every_steps == 0:
                     save()
                 if done():
@@ -117,10 +117,16 @@ def fit(
 
 
 def _log(
-    task: Any, logger: Logger, config: LoopConfig, figures: dict[str, float], step: int, epoch: int
+    task: Any,
+    logger: Logger,
+    config: LoopConfig,
+    context: StepContext,
+    figures: dict[str, float],
+    step: int,
+    epoch: int,
 ) -> None:
     if step % config.log_every_steps == 0 or step == 1:
-        logger.scalars({**figures, "epoch": float(epoch)}, step)
+        logger.scalars({**_mean_over_processes(figures, context), "epoch": float(epoch)}, step)
     every = config.media_every_steps
     if every and step % every == 0 and hasattr(task, "media"):
         media = task.media()
@@ -128,3 +134,13 @@ def _log(
             logger.image(name, image, step)
         for name, (samples, sample_rate) in media.get("audio", {}).items():
             logger.audio(name, samples, sample_rate, step)
+
+
+def _mean_over_processes(figures: dict[str, float], context: StepContext) -> dict[str, float]:
+    """Each process's figures are of its share of the batch; the log shows the mean over all."""
+    if not context.distributed:
+        return figures
+    names = sorted(figures)
+    values = torch.tensor([figures[n] for n in names], dtype=torch.float64, device=context.device)
+    torch.distributed.all_reduce(values)
+    return {n: v / context.world_size for n, v in zip(names, values.tolist(), strict=True)}
