@@ -11,7 +11,7 @@ from timbrel.audio.synthesis import make_corpus
 from timbrel.dataset.prepare import prepare_rift_folder
 from timbrel.dataset.rift import RIFTPrepareConfig, SplitConfig
 from timbrel.features.content.hubert import HubertConfig, HubertModel
-from timbrel.features.extract_rift import RIFTExtractConfig, RIFTFeatureModels, extract_rift_folder
+from timbrel.features.extract_rift import RIFTExtractConfig, RIFTFeatureModels, extract_rift_features
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor
 from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig
 
@@ -33,6 +33,6 @@ def build_corpus(root: Path, seconds_per_singer: float = 9.0, recording_s: float
             E2E(E2EConfig(n_blocks=1, inter_layers=1, en_out_channels=2, n_gru=0)), RmvpeConfig.rift()
         ),
     )
-    outcomes = extract_rift_folder(data_dir, models, RIFTExtractConfig(), show_progress=False)
+    outcomes = extract_rift_features(data_dir, models, RIFTExtractConfig())
     assert all(o.status == "done" for o in outcomes), [o.reason for o in outcomes if o.status != "done"]
     return data_dir
