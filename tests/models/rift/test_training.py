@@ -179,3 +179,12 @@ def test_bad_settings():
         RIFTTrainSettings(time_schedule="cosine")
     with pytest.raises(ConfigError, match="drop_speaker_probability"):
         RIFTTrainSettings(drop_speaker_probability=2.0)
+
+
+def test_clipping_logs_the_gradient_norm_before_clipping():
+    batch = collate(tiny_items(2, 16))
+    free = RIFTTrainTask(tiny_model(), RIFTTrainSettings(learning_rate=1e-3))
+    clipped = RIFTTrainTask(tiny_model(), RIFTTrainSettings(learning_rate=1e-3, max_grad_norm=1e-3))
+    a, b = free.step(batch, 0), clipped.step(batch, 0)
+    assert a["train/grad_norm"] == pytest.approx(b["train/grad_norm"], rel=1e-6)
+    assert b["train/grad_norm"] > 1e-3

@@ -29,7 +29,7 @@ from timbrel.models.rift import flow
 from timbrel.models.rift.data import RIFTBatch
 from timbrel.models.rift.dit import DiT
 from timbrel.models.rift.optim import schedule_free_adamw
-from timbrel.nn.step_context import StepContext
+from timbrel.nn.step_context import StepContext, gradient_norm
 
 TimeSchedule = Literal["lognorm", "uniform"]
 
@@ -122,6 +122,8 @@ class RIFTTrainTask:
         self.settings = settings
         self.seed = seed
         self.context = StepContext() if context is None else context
+        if settings.max_grad_norm > 0 and self.context.scaler is not None:
+            raise ConfigError("gradient clipping with fp16 loss scaling is not supported; use bf16 or fp32")
         if settings.freeze_adaln_and_time_embedding:
             model.freeze_adaln_and_time_embedding()
         model.train()
@@ -201,8 +203,12 @@ class RIFTTrainTask:
             return {"train/loss": float(loss.detach())}
         parameters = [p for p in self.model.parameters() if p.requires_grad]
         if self.settings.max_grad_norm > 0:
+            # Logged before clipping, as Lightning's on_before_optimizer_step sees it.
+            grad_norm = gradient_norm(parameters)
             torch.nn.utils.clip_grad_norm_(parameters, self.settings.max_grad_norm)
-        grad_norm = context.optimizer_step(self.optimizer, parameters)
+            context.optimizer_step(self.optimizer, parameters)
+        else:
+            grad_norm = context.optimizer_step(self.optimizer, parameters)
         context.update()
         window_loss = torch.stack(self._window).mean().double()
         if context.distributed:
