@@ -238,3 +238,18 @@ def test_a_run_shaped_like_the_fixture_writes_the_fixture_layout(rift_corpus, tm
     assert set(written["state_dict"]) == {k for k in info["state_dict"]} - {
         k for k in info["state_dict"] if ".transformer_blocks." in k and int(k.split(".")[3]) >= 2
     }
+
+
+def test_tensorboard_logging(rift_corpus, tmp_path):
+    pytest.importorskip("tensorboard")
+    config = tiny_config(rift_corpus, tmp_path, max_steps=1, test_per_steps=1, logger="tensorboard")
+    config = with_overrides(config, [f"training.log_dir={tmp_path / 'logs'}"])
+    train_rift(config)
+    assert list((tmp_path / "logs" / "run").glob("events.out.tfevents.*"))
+
+
+def test_wandb_is_imported_only_when_chosen(rift_corpus, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "wandb", None)
+    train_rift(tiny_config(rift_corpus, tmp_path / "a", max_steps=1, test_per_steps=5))
+    with pytest.raises(ConfigError, match="wandb"):
+        train_rift(tiny_config(rift_corpus, tmp_path / "b", max_steps=1, test_per_steps=5, logger="wandb"))
