@@ -64,3 +64,21 @@ def test_bad_settings_are_clear_errors():
         schedule_free_adamw(model, 0.0, 0.01, (0.9, 0.95), 0)
     with pytest.raises(ConfigError, match="weight decay"):
         schedule_free_adamw(model, 1e-4, -1.0, (0.9, 0.95), 0)
+
+
+def test_foreach_and_per_tensor_updates_agree():
+    models = [DiT(DiTConfig.tiny()) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    optimizers = [
+        schedule_free_adamw(m, 1e-3, 0.01, (0.9, 0.95), warmup_steps=2, foreach=f)
+        for m, f in zip(models, (True, False), strict=True)
+    ]
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        grads = [torch.randn(p.shape, generator=generator) for p in models[0].parameters()]
+        for model, optimizer in zip(models, optimizers, strict=True):
+            for p, g in zip(model.parameters(), grads, strict=True):
+                p.grad = g.clone()
+            optimizer.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-7, rtol=1e-6)
