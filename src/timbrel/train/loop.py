@@ -85,6 +85,9 @@ def fit(
             batch_sampler=batches[position.batch :],
             collate_fn=data.collate,
             num_workers=config.num_workers,
+            # Its own generator: drawing worker seeds from torch's global one would shift that
+            # stream whenever a resumed run starts an epoch's iterator at a different moment.
+            generator=torch.Generator().manual_seed(epoch),
         )
         show = config.show_progress and context.is_main
         with progress_bar(f"epoch {epoch}", len(batches), show) as advance:

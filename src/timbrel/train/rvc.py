@@ -195,7 +195,7 @@ def train_rvc(
         final = None
         if context.is_main:
             final = root / "weights" / f"{name}.pth"
-            _export(final, task, model_config, f"{position.epoch - 1}epoch")
+            _export(final, task, model_config, f"{position.last_epoch}epoch")
         return RVCTrainResult(position, final, saver.best_path, saver.history)
     finally:
         finish_run(context)
@@ -246,7 +246,7 @@ class _Saver:
 
     def __call__(self, position: Position) -> None:
         model_config = self.config.synthesizer_config()
-        epoch = position.epoch - 1 if position.batch == 0 else position.epoch
+        epoch = position.last_epoch
         if self.config.save_weights:
             _export(
                 self.root / "weights" / f"{self.name}_e{epoch}_s{position.step}.pth",
