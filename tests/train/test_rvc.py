@@ -13,6 +13,9 @@ import torch
 
 from tests.train.experiment import make_experiment
 from timbrel.audio.synthesis import SINGERS, make_corpus
+from timbrel.core.errors import BadInputError
+from timbrel.models.rvc.config import SynthesizerConfig
+from timbrel.models.rvc.discriminator import DiscriminatorConfig, MultiPeriodDiscriminator
 from timbrel.models.rvc.training import (
     DrawShapes,
     RVCOptimConfig,
@@ -27,7 +30,12 @@ from timbrel.train.context import RunConfig, start_run
 from timbrel.train.data import TrainData
 from timbrel.train.loop import LoopConfig, fit
 from timbrel.train.rvc import RVCTrainConfig, build_models
-from timbrel.weights.rvc import read_training_checkpoint, read_voice_model
+from timbrel.weights.rvc import (
+    TrainingCheckpoint,
+    read_training_checkpoint,
+    read_voice_model,
+    write_training_checkpoint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +114,25 @@ def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_pa
     assert second.returncode == 0, second.stderr
     assert sorted(int(p.stem.split("_")[1]) for p in exp.glob("G_*.pth")) == steps
     assert f"trained to step {steps[0]}" in second.stderr
+
+
+def test_training_starts_from_reference_g_and_d_files_loaded_strictly(fixtures, tmp_path):
+    g_path = fixtures / "rvc" / "train" / "G_1.pth"
+    torch.manual_seed(0)
+    d_state = MultiPeriodDiscriminator(DiscriminatorConfig.tiny()).state_dict()
+    write_training_checkpoint(tmp_path / "D_7.pth", TrainingCheckpoint(d_state, 1, None, 1e-4))
+    generator, discriminator = build_models(
+        RVCTrainConfig(pretrained_g=g_path, pretrained_d=tmp_path / "D_7.pth")
+    )
+    saved = read_training_checkpoint(g_path).model
+    assert list(generator.state_dict()) == list(saved)
+    for key, value in generator.state_dict().items():
+        assert torch.equal(value, saved[key]), key
+    for key, value in discriminator.state_dict().items():
+        assert torch.equal(value, d_state[key]), key
+    assert generator.config.segment_frames == SynthesizerConfig.preset("v2", 40000).segment_frames
+
+    del d_state["discriminators.1.convs.0.bias"]
+    write_training_checkpoint(tmp_path / "D_8.pth", TrainingCheckpoint(d_state))
+    with pytest.raises(BadInputError, match=r"discriminators\.1\.convs\.0\.bias"):
+        build_models(RVCTrainConfig(model_size="tiny", pretrained_d=tmp_path / "D_8.pth"))
