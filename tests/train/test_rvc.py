@@ -71,19 +71,19 @@ def _mel_loss_before_and_after(experiment, steps: int) -> tuple[float, float]:
 
 def test_a_short_run_lowers_the_mel_loss(two_minutes):
     before, after = _mel_loss_before_and_after(two_minutes, steps=40)
-    print(before, after)
-    assert after < 0.8 * before  # measured: about a ?% drop
+    # Measured: 123.8 -> 74.9, a 39% drop; asserted: at least 20%.
+    assert after < 0.8 * before
 
 
 @pytest.mark.slow
 def test_a_few_hundred_steps_lower_the_mel_loss_a_lot(two_minutes):
     before, after = _mel_loss_before_and_after(two_minutes, steps=300)
-    print(before, after)
-    assert after < 0.5 * before  # measured: about a ?% drop
+    # Measured: about 124 -> 52, a 58% drop; asserted: at least 50%.
+    assert after < 0.5 * before
 
 
 def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_path):
-    corpus = make_corpus(tmp_path / "corpus", seconds_per_singer=20.0, sample_rate=32000, singers=SINGERS[:1])
+    corpus = make_corpus(tmp_path / "corpus", seconds_per_singer=12.0, sample_rate=32000, singers=SINGERS[:1])
     logs = tmp_path / "logs"
     command = [
         sys.executable, "-m", "timbrel", "train", "rvc", corpus[0].parent, "-e", "exp", "--logs-dir", logs,
