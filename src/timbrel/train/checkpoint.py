@@ -59,6 +59,11 @@ class Position:
     epoch: int = 1
     batch: int = 0
 
+    @property
+    def last_epoch(self) -> int:
+        """The epoch the last step belonged to (0 before any)."""
+        return self.epoch - 1 if self.batch == 0 else self.epoch
+
 
 class CheckpointStore:
     def __init__(
@@ -77,7 +82,7 @@ class CheckpointStore:
 
     def save(self, task: Any, position: Position, context: StepContext) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        rest = self.format.save(self.folder, position.step, position.epoch, task.state_dict())
+        rest = self.format.save(self.folder, position.step, position.last_epoch, task.state_dict())
         state = {
             "step": position.step,
             "epoch": position.epoch,

@@ -27,8 +27,8 @@ from timbrel.train.logger import Logger, NullLogger
 class LoopConfig:
     """epochs: stop after this epoch; max_steps: or after this many optimizer steps.
     save_every_epochs / save_every_steps: checkpoint cadence (None: never); a checkpoint is
-    also written when the run ends. log_every_steps: scalars; media_every_steps: images and
-    audio (None: at each save)."""
+    also written when the run ends. log_every_steps: scalars (and the first step's);
+    media_every_steps: the task's images and audio (None: with the scalars)."""
 
     epochs: int = 20
     max_steps: int | None = None
@@ -85,6 +85,9 @@ def fit(
             batch_sampler=batches[position.batch :],
             collate_fn=data.collate,
             num_workers=config.num_workers,
+            # Its own generator: drawing worker seeds from torch's global one would shift that
+            # stream whenever a resumed run starts an epoch's iterator at a different moment.
+            generator=torch.Generator().manual_seed(epoch),
         )
         show = config.show_progress and context.is_main
         with progress_bar(f"epoch {epoch}", len(batches), show) as advance:
@@ -127,8 +130,8 @@ def _log(
 ) -> None:
     if step % config.log_every_steps == 0 or step == 1:
         logger.scalars({**_mean_over_processes(figures, context), "epoch": float(epoch)}, step)
-    every = config.media_every_steps
-    if every and step % every == 0 and hasattr(task, "media"):
+    every = config.media_every_steps or config.log_every_steps
+    if step % every == 0 and context.is_main and hasattr(task, "media"):
         media = task.media()
         for name, image in media.get("images", {}).items():
             logger.image(name, image, step)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,6 +47,7 @@ from timbrel.weights.rvc import (
     TrainingCheckpoint,
     load_state_dict_strict,
     read_training_checkpoint,
+    synthesizer_config_from_state,
     write_training_checkpoint,
     write_voice_model,
 )
@@ -135,14 +136,48 @@ class RVCCheckpointFormat:
 
 
 def build_models(config: RVCTrainConfig) -> tuple[Synthesizer, MultiPeriodDiscriminator]:
-    """Fresh generator (with enc_q) and discriminator, or the given pretrained ones (strict)."""
+    """Fresh generator (with enc_q) and discriminator of the configured size, or the given
+    pretrained / G_*.pth / D_*.pth ones, whose sizes then come from their tensors (strict load)."""
     torch.manual_seed(config.seed)
-    generator = Synthesizer(config.synthesizer_config())
-    discriminator = MultiPeriodDiscriminator(config.discriminator_config())
-    for path, module in ((config.pretrained_g, generator), (config.pretrained_d, discriminator)):
-        if path is not None:
-            load_state_dict_strict(module, read_training_checkpoint(path).model, path)
+    model_config = config.synthesizer_config()
+    g_state = d_state = None
+    if config.pretrained_g is not None:
+        g_state = read_training_checkpoint(config.pretrained_g).model
+        found = synthesizer_config_from_state(g_state)
+        preset = SynthesizerConfig.preset(found.version, found.sample_rate, found.use_f0)
+        model_config = replace(found, segment_frames=preset.segment_frames)
+    d_config = config.discriminator_config()
+    if config.pretrained_d is not None:
+        d_state = read_training_checkpoint(config.pretrained_d).model
+        d_config = discriminator_config_from_state(d_state, config.pretrained_d)
+    generator = Synthesizer(model_config)
+    discriminator = MultiPeriodDiscriminator(d_config)
+    if g_state is not None:
+        load_state_dict_strict(generator, g_state, config.pretrained_g)
+    if d_state is not None:
+        load_state_dict_strict(discriminator, d_state, config.pretrained_d)
     return generator, discriminator
+
+
+def discriminator_config_from_state(state: dict[str, torch.Tensor], path: Path) -> DiscriminatorConfig:
+    """Widths and groups from the tensor shapes; periods from the count of period discriminators
+    (the reference's order 2, 3, 5, 7, 11, 17, 23, 37, of which v1 has the first six)."""
+    try:
+        scale = [state[f"discriminators.0.convs.{j}.weight_v"].shape for j in range(6)]
+        period = [state[f"discriminators.1.convs.{j}.weight_v"].shape[0] for j in range(5)]
+    except KeyError as error:
+        raise BadInputError(path, f"not an RVC discriminator: missing {error.args[0]!r}") from None
+    count = len({k.split(".")[1] for k in state if k.startswith("discriminators.")}) - 1
+    all_periods = DiscriminatorConfig().periods
+    if not 1 <= count <= len(all_periods):
+        raise BadInputError(path, f"{count} period discriminators; RVC has at most {len(all_periods)}")
+    in_channels = [1] + [shape[0] for shape in scale[:-1]]
+    return DiscriminatorConfig(
+        periods=all_periods[:count],
+        scale_channels=tuple(int(shape[0]) for shape in scale),
+        scale_groups=tuple(int(i // shape[1]) for i, shape in zip(in_channels, scale, strict=True)),
+        period_channels=tuple(int(c) for c in period),
+    )
 
 
 @dataclass(frozen=True)
@@ -161,13 +196,17 @@ def train_rvc(
     models, ``<exp>_best.pth``, final ``<exp>.pth``), validation.json and TensorBoard events."""
     root = Path(experiment_dir)
     name = root.name
-    model_config = config.synthesizer_config()
-    if model_config.sample_rate != config.sample_rate and config.model_size == "full":
-        raise ConfigError(f"sample_rate {config.sample_rate} does not fit the {config.version} preset")
     entries, held_out = _filelist(root, config)
     context = start_run(config.run)
     try:
-        spectrogram = config.spectrogram_config()
+        generator, discriminator = build_models(config)
+        model_config = generator.config
+        if (model_config.version, model_config.use_f0) != (config.version, config.use_f0):
+            raise ConfigError(
+                f"the generator is {model_config.version} with use_f0={model_config.use_f0}, the run "
+                f"is configured for {config.version} with use_f0={config.use_f0}"
+            )
+        spectrogram = _SPECTROGRAMS[model_config.sample_rate]
         dataset = RVCTrainDataset(entries, spectrogram, DrawShapes.for_model(model_config), config.seed)
         lengths = dataset.lengths()
 
@@ -179,7 +218,6 @@ def train_rvc(
                 root,
                 f"no batch of {config.batch_size} pieces of 1-9 s: prepare more audio or lower batch_size",
             )
-        generator, discriminator = build_models(config)
         task = RVCTrainTask(generator, discriminator, spectrogram, context, config.optim)
         store = CheckpointStore(
             root, RVCCheckpointFormat(config.optim.learning_rate), config.loop.keep_latest_only
@@ -195,7 +233,7 @@ def train_rvc(
         final = None
         if context.is_main:
             final = root / "weights" / f"{name}.pth"
-            _export(final, task, model_config, f"{position.epoch - 1}epoch")
+            _export(final, task, model_config, f"{position.last_epoch}epoch")
         return RVCTrainResult(position, final, saver.best_path, saver.history)
     finally:
         finish_run(context)
@@ -245,8 +283,8 @@ class _Saver:
         self.history: list[dict[str, float]] = []
 
     def __call__(self, position: Position) -> None:
-        model_config = self.config.synthesizer_config()
-        epoch = position.epoch - 1 if position.batch == 0 else position.epoch
+        model_config = self.task.generator.config
+        epoch = position.last_epoch
         if self.config.save_weights:
             _export(
                 self.root / "weights" / f"{self.name}_e{epoch}_s{position.step}.pth",
