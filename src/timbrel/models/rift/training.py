@@ -173,7 +173,7 @@ class RIFTTrainTask:
         """One micro-batch as the context says (the loop's call), or a whole window of
         `context.accumulation_steps` micro-batches. `step`: the optimizer step being taken (0 first).
         -> {"train/loss"} after a micro-batch that does not close its window; with "train/grad_norm"
-        and the window's mean loss (over all processes) after the optimizer step."""
+        and the window's mean loss after the optimizer step (of this process's micro-batches)."""
         if isinstance(batch, RIFTBatch):
             return self._micro_step(batch, step, None if draws is None else draws[0])
         batches = list(batch)
@@ -210,10 +210,8 @@ class RIFTTrainTask:
         else:
             grad_norm = context.optimizer_step(self.optimizer, parameters)
         context.update()
-        window_loss = torch.stack(self._window).mean().double()
-        if context.distributed:
-            torch.distributed.all_reduce(window_loss)
-            window_loss /= context.world_size
+        # This process's share; the loop logs the mean over processes.
+        window_loss = torch.stack(self._window).mean()
         return {"train/loss": float(window_loss), "train/grad_norm": float(grad_norm)}
 
     def averaged_model(self) -> DiT:
