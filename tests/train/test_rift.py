@@ -253,3 +253,10 @@ def test_wandb_is_imported_only_when_chosen(rift_corpus, tmp_path, monkeypatch):
     train_rift(tiny_config(rift_corpus, tmp_path / "a", max_steps=1, test_per_steps=5))
     with pytest.raises(ConfigError, match="wandb"):
         train_rift(tiny_config(rift_corpus, tmp_path / "b", max_steps=1, test_per_steps=5, logger="wandb"))
+
+
+def test_data_workers_read_the_same_batches(rift_corpus, tmp_path):
+    common = dict(max_steps=3, save_per_steps=3, test_per_steps=100)
+    train_rift(tiny_config(rift_corpus, tmp_path / "a", **common))
+    train_rift(tiny_config(rift_corpus, tmp_path / "b", num_workers=2, **common))
+    assert losses(tmp_path / "a" / "run") == losses(tmp_path / "b" / "run")
