@@ -13,7 +13,7 @@ its `+training.` extras (spec 5.2), typed, with dotted overrides (`training.lear
 | `+training.freeze_adaln_and_tembed` | `training.freeze_adaln_and_tembed` |
 | `training.drop_spk_prob` | same name |
 | `training.logger` (wandb, tensorboard) | same name (also none); `training.wandb_project` |
-| `training.save_weights_only` | same name: whether the exported `.ckpt` leaves out the optimizer state (Timbrel's own checkpoints always keep it, so every run can resume) |
+| `training.save_weights_only` | same name (the exported `.ckpt` only; Timbrel's checkpoints always resume) |
 | `+training.resume_from_checkpoint`, `+training.wandb_resume_id` | same names |
 | `dataset.data_dir`, `dataset.meta_info_path`, `dataset.max_frame_len` | same names |
 | `seed`, `training.num_workers` | same names |
