@@ -267,7 +267,7 @@ def evaluate(
 @app.command()
 def demo(
     output: Path = typer.Argument(Path("demo-output"), help="Folder for everything the demo makes."),
-    seconds_per_singer: float = typer.Option(60.0, help="Length of the synthetic corpus per singer."),
+    seconds_per_singer: float = typer.Option(40.0, help="Length of the synthetic corpus per singer."),
 ) -> None:
     """Run the offline end-to-end demo on a synthetic corpus (no downloads)."""
     from timbrel.demo import run_demo
