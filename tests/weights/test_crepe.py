@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from timbrel.core.errors import BadInputError, ConfigError
+from timbrel.core.files import sha256_of
 from timbrel.features.pitch.crepe import CrepeConfig, CrepeNet
 from timbrel.weights.crepe import crepe_state_dict, load_crepe, shipped_crepe_path
-from timbrel.weights.packaged import sha256_of
 
 # parameter counts (without BatchNorm running statistics) from spec/rvc.md 2.2.1
 PARAMETERS = {"full": 22_239_976, "tiny": 486_552}

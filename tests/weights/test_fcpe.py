@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from timbrel.core.errors import BadInputError
+from timbrel.core.files import sha256_of
 from timbrel.features.pitch.fcpe import FcpeConfig
 from timbrel.weights.fcpe import fcpe_config, fcpe_state_dict, load_fcpe, shipped_fcpe_path
-from timbrel.weights.packaged import sha256_of
 
 
 def _path():

@@ -7,7 +7,8 @@ import hashlib
 import pytest
 
 from timbrel.core.errors import BadInputError
-from timbrel.weights.packaged import find_packaged_file, package_folder, sha256_of
+from timbrel.core.files import sha256_of
+from timbrel.weights.packaged import find_packaged_file, package_folder
 
 
 def test_missing_package_says_where_it_looked_and_how_to_install():

@@ -21,6 +21,7 @@ def test_loads_rift_wrapped_file_dropping_the_unused_branch(fixtures):
     assert network.config == E2EConfig.tiny()
     assert not network.training
     assert not any(k.startswith("unet.tf.") for k in network.state_dict())
+    assert not any(t.is_meta for t in [*network.parameters(), *network.buffers()])
 
 
 def test_loads_float16_file_as_float32(fixtures):

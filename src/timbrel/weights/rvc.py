@@ -33,6 +33,7 @@ from timbrel.nn.legacy_weight_norm import remove_weight_norm
 
 _SAMPLE_RATE_LABELS = {32000: "32k", 40000: "40k", 48000: "48k"}
 _POSTERIOR_PREFIX = "enc_q."
+_POSTERIOR_NAME = "enc_q"  # the reference exporter drops every key containing this
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def read_voice_model(path: str | Path) -> VoiceModelFile:
         raise BadInputError(path, "missing key 'emb_g.weight'")
     try:
         config = SynthesizerConfig.from_exported_list(
-            list(data["config"]),
+            data["config"],
             version=version,
             use_f0=bool(use_f0),
             n_speakers=int(weights["emb_g.weight"].shape[0]),
@@ -133,10 +134,16 @@ def write_voice_model(
     info: str = "",
     sample_rate_label: str | None = None,
 ) -> None:
-    """Write an exported voice model as the reference exporter does (float16, no ``enc_q``), atomically."""
+    """Write an exported voice model as the reference exporter does (float16, no ``enc_q``), atomically.
+
+    ``state_dict`` must hold the reference keys (weight norm not folded), with or without enc_q.
+    """
     weights = OrderedDict(
-        (k, v.detach().to("cpu", torch.float16)) for k, v in state_dict.items() if _POSTERIOR_PREFIX not in k
+        (k, v.detach().to("cpu", torch.float16)) for k, v in state_dict.items() if _POSTERIOR_NAME not in k
     )
+    with torch.device("meta"):
+        expected = Synthesizer(config, with_posterior=False)
+    _check_keys(expected, weights, path)
     data = OrderedDict(
         weight=weights,
         config=config.to_exported_list(),
@@ -267,6 +274,11 @@ def synthesizer_config_from_state(state_dict: Mapping[str, Tensor]) -> Synthesiz
 
 def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], path: str | Path) -> None:
     """``module.load_state_dict(state_dict, strict=True)`` with an error naming every bad key."""
+    _check_keys(module, state_dict, path)
+    module.load_state_dict(state_dict, strict=True)
+
+
+def _check_keys(module: nn.Module, state_dict: Mapping[str, Tensor], path: str | Path) -> None:
     expected = module.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
@@ -284,7 +296,6 @@ def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], 
         problems.append(f"shape mismatches [{'; '.join(mismatched)}]")
     if problems:
         raise BadInputError(path, "weights do not fit the model: " + "; ".join(problems))
-    module.load_state_dict(state_dict, strict=True)
 
 
 def _check_variant(path: Path, weights: Mapping[str, Tensor], version: str, use_f0: bool) -> None:

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pyloudnorm
 import pytest
+import soundfile
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from timbrel.features.pitch.errors import PitchError
+from timbrel.features.pitch.key_shift import shift_key
 from timbrel.features.pitch.rift import (
     HOP_LENGTH,
     align_to_mel_frames,
@@ -53,13 +58,35 @@ def test_level2_ensemble(robust):
 
 
 def test_level1_on_the_end_to_end_segments(fixtures):
-    intermediates = torch.load(fixtures / "rift/e2e/intermediates.pt", weights_only=True)
-    for segment in intermediates["extract_features_in_call_order"]:
-        parts = {k: v.numpy() for k, v in segment["f0_parts"].items()}
-        result = ensemble_light(
+    """infer.py's f0 for each sliced, loudness-normalised segment of the end-to-end input."""
+    e2e = fixtures / "rift/e2e"
+    settings = json.loads((e2e / "settings.json").read_text())["settings"]
+    assert settings["robust_f0"] == 1
+    intermediates = torch.load(e2e / "intermediates.pt", weights_only=True)
+    rmvpe = RmvpeExtractor(load_rmvpe(e2e / "pretrained/rmvpe/model.pt"), RmvpeConfig.rift())
+    audio, sample_rate = soundfile.read(e2e / "input.wav", dtype="int16")
+    audio = (audio / 32768).astype(np.float32)
+    spans = intermediates["segments_start_and_length"].tolist()
+    order = intermediates["processing_order"]
+    for index, features in zip(order, intermediates["extract_features_in_call_order"], strict=True):
+        start, length = spans[int(index)]
+        segment = audio[start : start + length]
+        meter = pyloudnorm.Meter(sample_rate, block_size=0.1)
+        segment = pyloudnorm.normalize.loudness(
+            segment, meter.integrated_loudness(segment), settings["target_loudness"]
+        )
+        assert np.abs(segment).max() <= 1
+        parts = {k: v.numpy() for k, v in features["f0_parts"].items()}
+        n_frames = features["mel"].shape[1]
+        np.testing.assert_array_equal(dio_f0(segment), parts["pw_f0"])
+        np.testing.assert_array_equal(praat_f0(segment), parts["pm_f0"])
+        light = ensemble_light(
             parts["rmvpe_f0_aligned"], parts["pw_f0"], parts["pm_f0"], parts["rms_for_ensemble"]
         )
-        np.testing.assert_array_equal(result, parts["f0_ensemble_light"])
+        np.testing.assert_array_equal(light, parts["f0_ensemble_light"])
+        full = rift_inference_f0(rmvpe, segment, n_frames, robust_level=1, rms=parts["rms_for_ensemble"])
+        shifted = shift_key(full, settings["key_shift"]).astype(np.float32)
+        np.testing.assert_allclose(shifted, features["f0"][0].numpy(), rtol=0, atol=1e-3)
 
 
 def test_dio_and_praat_curves_on_the_normalised_tone(fixtures, robust):

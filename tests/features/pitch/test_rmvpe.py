@@ -3,8 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor, rmvpe_salience
+from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig, fold_batch_norm
 from timbrel.weights.rmvpe import load_rmvpe
 
 
@@ -32,10 +35,30 @@ def test_extractor_from_16k_audio(small):
     np.testing.assert_allclose(track.periodicity, io["salience"][0].max(dim=1).values.numpy(), atol=1e-5)
 
 
-def test_batched_salience_equals_one_by_one(small):
+def test_batch_equals_one_by_one(small):
     network, io = small
-    extractor = RmvpeExtractor(network)
-    audio = io["audio_16k_resampled"]
-    batch = torch.cat([audio, audio.flip(-1)])
-    together = extractor.salience(batch)
-    torch.testing.assert_close(together[1], extractor.salience(batch[1:])[0], rtol=0, atol=1e-5)
+    extractor = RmvpeExtractor(network, RmvpeConfig.rift())
+    audio = io["audio_16k_resampled"][0].numpy()
+    batch = np.stack([audio, audio[::-1]])
+    for batched, samples in zip(extractor.extract_batch(batch), batch, strict=True):
+        alone = extractor.extract(samples)
+        np.testing.assert_allclose(batched.f0_hz, alone.f0_hz, rtol=0, atol=1e-3)  # float rounding only
+        np.testing.assert_array_equal(batched.f0_hz == 0, alone.f0_hz == 0)
+        np.testing.assert_allclose(batched.periodicity, alone.periodicity, rtol=0, atol=1e-5)
+
+
+def test_folded_batch_norm_matches(fixtures):
+    network = fold_batch_norm(load_rmvpe(fixtures / "rift/rmvpe_small/model.pt"))
+    io = torch.load(fixtures / "rift/rmvpe_small/io.pt", weights_only=True)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in network.unet.decoder.modules())
+    with torch.inference_mode():
+        salience = rmvpe_salience(network, io["rmvpe_mel"])
+    torch.testing.assert_close(salience, io["salience"], rtol=0, atol=1e-5)
+
+
+@settings(derandomize=True, max_examples=6, deadline=None)
+@given(st.integers(600, 6000))
+def test_frame_count_for_any_length(n_samples):
+    extractor = RmvpeExtractor(E2E(E2EConfig.tiny()))
+    track = extractor.extract(np.zeros(n_samples, dtype=np.float32))
+    assert track.f0_hz.shape == track.periodicity.shape == (n_samples // 160 + 1,)

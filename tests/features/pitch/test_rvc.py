@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import soundfile
 import torch
+from scipy.signal import filtfilt
 
 from timbrel.features.pitch.errors import AllUnvoicedError
 from timbrel.features.pitch.pm import PmConfig, PmExtractor
@@ -50,3 +54,30 @@ def test_classic_harvest_median_filter_only_above_radius_two():
     f0_hz = np.array([100.0, 100.0, 400.0, 100.0, 100.0])
     np.testing.assert_array_equal(rvc_inference_f0(f0_hz, 5, filter_radius=2).f0_hz, f0_hz)
     np.testing.assert_array_equal(rvc_inference_f0(f0_hz, 5, filter_radius=3).f0_hz, [100.0] * 5)
+
+
+def _loaded_16k(fixtures, case: str, intermediates: dict) -> np.ndarray:
+    """What the reference's load_audio stand-in gave the pipeline (int16 / 32768 as float32)."""
+    if "audio_16k_loaded" in intermediates:
+        return intermediates["audio_16k_loaded"].numpy()
+    samples, sample_rate = soundfile.read(fixtures / f"rvc/e2e/input_{case}.wav", dtype="int16")
+    assert sample_rate == 16000
+    return (samples / 32768).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", ["short", "long"])
+def test_pipeline_get_f0_on_the_end_to_end_input(fixtures, case):
+    """The WebUI path: high-passed, reflect-padded 16 kHz audio, pm, key from the settings."""
+    intermediates = torch.load(fixtures / f"rvc/e2e/intermediates_{case}.pt", weights_only=True)
+    highpass = torch.load(fixtures / "rvc/dsp/highpass16k.pt", weights_only=True)
+    settings = json.loads((fixtures / "rvc/e2e/settings.json").read_text())
+    expected = intermediates["get_f0"]
+    assert expected["f0_method"] == "pm" and intermediates["peak_divisor"] == 1.0
+    audio = filtfilt(highpass["b"].numpy(), highpass["a"].numpy(), _loaded_16k(fixtures, case, intermediates))
+    t_pad = settings["pipeline_constants"]["t_pad"]
+    padded = np.pad(audio, (t_pad, t_pad), mode="reflect")
+    assert len(padded) == expected["audio_pad_len"]
+    f0_hz = PmExtractor(PmConfig.rvc_training()).extract(padded).f0_hz
+    result = rvc_inference_f0(f0_hz, expected["p_len_arg"], key_shift_semitones=expected["f0_up_key"])
+    np.testing.assert_array_equal(result.coarse, expected["coarse_full"].numpy())
+    np.testing.assert_array_equal(result.f0_hz, expected["f0_shifted_full"].numpy())

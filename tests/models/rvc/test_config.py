@@ -67,6 +67,8 @@ def test_bad_configs_are_refused_with_the_value():
         SynthesizerConfig(version="v3")
     with pytest.raises(ConfigError, match="resblock"):
         SynthesizerConfig(resblock="2")
+    with pytest.raises(ConfigError, match="p_dropout"):
+        SynthesizerConfig(p_dropout=0.1)
     with pytest.raises(ConfigError, match="44100"):
         SynthesizerConfig.preset("v2", 44100)
 

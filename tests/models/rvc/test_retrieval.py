@@ -102,3 +102,28 @@ def test_index_rate_zero_skips_and_bad_rate_is_refused(index_dir, meta, index_io
     assert retrieve_and_blend(index, features, 0.0) is features
     with pytest.raises(ValueError, match=r"1\.5"):
         blend_features(features, features, 1.5)
+
+
+def test_reference_conversion_search_and_blend(fixtures):
+    """The e2e fixture's index, searched with the HuBERT features of its short input."""
+    e2e = fixtures / "rvc" / "e2e"
+    settings = json.loads((e2e / "settings.json").read_text())
+    (chunk,) = torch.load(e2e / "intermediates_short.pt", weights_only=True)["chunks"]
+    index = read_index(e2e / settings["index_file"])
+    assert (index.n_vectors, index.n_lists) == (settings["index"]["ntotal"], settings["index"]["nlist"])
+    features = chunk["feats_before_blend"]
+    distances, ids = index.search(features[0].numpy())
+    assert np.array_equal(ids, chunk["search_ids"].numpy())
+    assert np.abs(distances - chunk["search_distances"].numpy()).max() <= 1e-5
+    blended = retrieve_and_blend(index, features, settings["settings"]["index_rate"])
+    assert (blended - chunk["feats_after_blend"]).abs().max().item() <= 1e-5
+
+
+def test_probing_every_list_is_exhaustive_search(index_dir, meta, index_io):
+    index = read_index(index_dir / meta["added_index_file"])
+    queries = index_io["queries"].numpy()
+    distances, ids = index.search(queries, k=5, nprobe=index.n_lists)
+    brute = ((queries[:, None, :].astype(np.float64) - index.vectors[None].astype(np.float64)) ** 2).sum(-1)
+    assert np.array_equal(ids, np.argsort(brute, axis=1, kind="stable")[:, :5])
+    assert np.allclose(distances, np.sort(brute, axis=1)[:, :5], rtol=1e-4)
+    assert np.array_equal(index.search(queries)[1], index_io["search_k8_ids"].numpy())  # stored nprobe kept

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
+from scipy import signal
 
 from timbrel.models.rvc.config import SynthesizerConfig
+from timbrel.models.rvc.protect import protect_unvoiced
+from timbrel.models.rvc.retrieval import retrieve_and_blend
+from timbrel.models.rvc.rms_mix import mix_rms
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.weights.rvc import load_voice_model, read_training_checkpoint, synthesizer_config_from_state
+from timbrel.weights.rvc_index import read_index
 
 ATOL = 1e-5  # the fixture README's tolerance for float32 synthesizer intermediates and waveforms
 MODELS = ["v1_f0", "v1_nof0", "v2_f0", "v2_nof0"]
@@ -174,3 +182,48 @@ def test_training_checkpoint_generator_loads_strictly(fixtures):
     model = Synthesizer(synthesizer_config_from_state(checkpoint.model))
     model.load_state_dict(checkpoint.model, strict=True)
     assert list(model.state_dict()) == list(checkpoint.model)
+
+
+def test_composed_pieces_reproduce_reference_conversion(fixtures):
+    """The reference vc_single on the short e2e input, recomposed from its stored intermediates:
+    index blend, x2 frames, protect, synthesis, trim, rms mix and int16 output."""
+    pytest.importorskip("faiss")
+    e2e = fixtures / "rvc" / "e2e"
+    settings = json.loads((e2e / "settings.json").read_text())
+    options, constants = settings["settings"], settings["pipeline_constants"]
+    stored = _load(e2e / "intermediates_short.pt")
+    (chunk,) = stored["chunks"]
+    model = load_voice_model(e2e / settings["model_file"])
+    index = read_index(e2e / settings["index_file"])
+
+    unretrieved = chunk["feats_before_blend"]
+    features = retrieve_and_blend(index, unretrieved, options["index_rate"])
+    assert (features - chunk["feats_after_blend"]).abs().max().item() <= 1e-5
+    features, unretrieved = features.repeat_interleave(2, dim=1), unretrieved.repeat_interleave(2, dim=1)
+    start, end = chunk["pitch_frame_range"]
+    chunk_samples = chunk["audio_pad_range"][1] - chunk["audio_pad_range"][0]
+    n_frames = min(features.shape[1], chunk_samples // constants["window"])
+    assert n_frames == chunk["synth_phone_lengths"].item()
+    pitch = stored["get_f0"]["coarse_full"][None, start:end][:, :n_frames]
+    f0_hz = stored["get_f0"]["f0_shifted_full"][None, start:end][:, :n_frames].float()
+    features = protect_unvoiced(features, unretrieved, f0_hz, options["protect"])
+    with torch.no_grad():
+        audio = model.infer(
+            features, torch.tensor([n_frames]), pitch, f0_hz, torch.tensor([options["sid"]])
+        ).audio
+    assert audio.shape[-1] == chunk["synth_len"]
+    trim = constants["t_pad_tgt"]
+    audio = audio[0, 0, trim:-trim]
+
+    highpass = _load(fixtures / "rvc" / "dsp" / "highpass16k.pt")
+    source = signal.filtfilt(highpass["b"].numpy(), highpass["a"].numpy(), stored["audio_16k_loaded"].numpy())
+    source = torch.from_numpy(source.copy()).float()
+    audio = mix_rms(source, 16000, audio, stored["tgt_sr"], options["rms_mix_rate"]).numpy()
+    peak = np.abs(audio).max() / 0.99
+    pcm = (audio * (32768 / peak if peak > 1 else 32768)).astype(np.int16)
+
+    reference, sample_rate = sf.read(e2e / "output_short.wav", dtype="int16")
+    assert sample_rate == model.sample_rate
+    assert pcm.shape == reference.shape
+    assert np.abs(pcm.astype(np.int32) - reference).max() <= 4  # the README's few-LSB allowance
+    assert np.corrcoef(pcm, reference)[0, 1] > 0.9999

@@ -6,7 +6,7 @@ import numpy as np
 
 
 def pad_centered(f0_hz: np.ndarray, n_frames: int) -> np.ndarray:
-    """f0_hz: (n,) -> (max(n, n_frames),): zeros split around the curve, the extra one on the right.
+    """f0_hz: (n,) -> (max(n, n_frames),): zeros split around the curve, an odd one on the left.
 
     RVC's rule for parselmouth, whose analysis windows do not reach the signal's ends: with
     pad = (n_frames - n + 1) // 2 on the left and n_frames - n - pad on the right. A curve longer

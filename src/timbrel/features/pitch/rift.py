@@ -63,7 +63,7 @@ def _nan_for_zero(f0_hz: np.ndarray) -> np.ndarray:
 
 
 def dio_f0(samples: np.ndarray) -> np.ndarray:
-    """samples: (n,) 44.1 kHz -> (n // 512 ... ,) float64: dio + stonemask every 512 samples
+    """samples: (n,) 44.1 kHz -> (n // 512 + 1,) float64: dio + stonemask every 512 samples
     (40..1100 Hz), NaN where unvoiced, then a 3-frame NaN median (RIFT's ``get_f0_pw``)."""
     track = WorldExtractor(WorldConfig.rift_dio()).extract(samples)
     return sliding_nanmedian(_nan_for_zero(track.f0_hz), SMOOTHING_WINDOW)

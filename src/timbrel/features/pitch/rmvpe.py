@@ -69,10 +69,22 @@ class RmvpeExtractor:
 
     def extract(self, samples: np.ndarray) -> PitchTrack:
         """samples: (n,) float 16 kHz -> PitchTrack with the peak salience as periodicity."""
-        salience = self.salience(torch.as_tensor(np.asarray(samples, dtype=np.float32))[None])[0]
-        return PitchTrack(
-            f0_hz=self.decode(salience),
-            sample_rate=self.sample_rate,
-            hop_length=self.hop_length,
-            periodicity=salience.max(dim=1).values.float().cpu().numpy(),
-        )
+        return self.extract_batch(np.asarray(samples)[None])[0]
+
+    def extract_batch(self, samples: np.ndarray) -> list[PitchTrack]:
+        """samples: (b, n) equal-length signals at 16 kHz -> b tracks, in one network call.
+
+        Only equal lengths batch without changing the numbers: the end padding to the U-Net's
+        multiple and the backward GRU both depend on where a signal ends.
+        """
+        salience = self.salience(torch.as_tensor(np.asarray(samples, dtype=np.float32)))
+        periodicity = salience.max(dim=2).values.float().cpu().numpy()
+        return [
+            PitchTrack(
+                f0_hz=self.decode(item),
+                sample_rate=self.sample_rate,
+                hop_length=self.hop_length,
+                periodicity=item_periodicity,
+            )
+            for item, item_periodicity in zip(salience, periodicity, strict=True)
+        ]

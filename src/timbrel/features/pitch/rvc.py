@@ -16,9 +16,6 @@ from timbrel.features.pitch.interpolate import fill_unvoiced
 from timbrel.features.pitch.key_shift import shift_key
 from timbrel.features.pitch.median import rvc_median_filter
 
-RVC_SAMPLE_RATE = 16000
-RVC_HOP_LENGTH = 160
-
 
 @dataclass(frozen=True)
 class RvcF0:

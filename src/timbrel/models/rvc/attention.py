@@ -4,8 +4,8 @@ Every head adds ``q_i · emb_rel_k[j - i + w]`` to the score of key j and ``Σ_j
 emb_rel_v[j - i + w]`` to its output, for offsets |j - i| <= w (w = ``window_size``); outside
 the window the relative terms are zero. The reference builds (t, 2t - 1) tables that are zero
 except for 2w + 1 diagonals and moves them between relative and absolute positions by pad and
-reshape. Only those 2w + 1 diagonals are computed here, so the relative terms cost O(t·w)
-instead of O(t²·d); the numbers are the same.
+reshape. Only those 2w + 1 diagonals are computed here, so the relative terms cost O(t·w·d)
+instead of O(t²·d); the numbers are the same. (The content scores q·k still cover every key.)
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class RelativeSelfAttention(nn.Module):
             rows = _diagonal_rows(offset, t)
             scores.diagonal(offset, dim1=-2, dim2=-1).add_(rel_k[..., rows, column])
         if key_mask is not None:
-            scores = scores.masked_fill(~key_mask[:, None, None, :], MASKED_SCORE)
+            scores.masked_fill_(~key_mask[:, None, None, :], MASKED_SCORE)
         p = torch.softmax(scores, dim=-1)
         out = torch.matmul(p, v)
         p_band = p.new_zeros(b, self.n_heads, t, 2 * w + 1)

@@ -80,6 +80,8 @@ class SynthesizerConfig:
             raise ConfigError(
                 f"inter_channels {self.inter_channels} must be even (the flow splits it in halves)"
             )
+        if self.p_dropout != 0:
+            raise ConfigError(f"p_dropout {self.p_dropout} is not supported; every RVC config uses 0")
         if self.n_speakers < 1:
             raise ConfigError(f"n_speakers {self.n_speakers} must be at least 1")
 

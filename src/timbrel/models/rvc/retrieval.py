@@ -91,9 +91,15 @@ class RetrievalIndex:
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries must be (t, {self.dim}), got {queries.shape}")
-        if nprobe is not None:
-            import_faiss().extract_index_ivf(self.index).nprobe = nprobe
-        return self.index.search(queries, k)
+        if nprobe is None:
+            return self.index.search(queries, k)
+        ivf = import_faiss().extract_index_ivf(self.index)
+        stored = ivf.nprobe
+        ivf.nprobe = nprobe
+        try:
+            return self.index.search(queries, k)
+        finally:
+            ivf.nprobe = stored
 
     def retrieve(self, queries: np.ndarray, k: int = SEARCH_K, nprobe: int | None = None) -> np.ndarray:
         """queries: (t, dim) -> (t, dim): the k nearest stored vectors weighted by 1/distance².

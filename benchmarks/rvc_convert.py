@@ -1,0 +1,189 @@
+"""RVC conversion speed with a full-size v2-40k f0 model (random weights) on synthetic singing.
+
+Baseline in the same run: the same pipeline in the reference's formulation of the two parts
+reference-speed.md lists exact savings for: weight norm recomputed on every call (not folded
+once at load) and the text encoder's relative attention through full (t, 2t - 1) tables.
+Reports the real-time factor per pitch method with and without an index, the time split between
+content encoder, text encoder, flow and decoder, and (full mode) peak memory for long inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from timbrel.audio.synthesis import SINGERS, sing_recording
+from timbrel.features.content.hubert import HubertConfig, HubertModel
+from timbrel.features.pitch import registry
+from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig
+from timbrel.models.rvc.attention import RelativeSelfAttention
+from timbrel.models.rvc.config import SynthesizerConfig
+from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
+from timbrel.models.rvc.retrieval import build_index
+from timbrel.models.rvc.synthesizer import Synthesizer
+from timbrel.nn.legacy_weight_norm import remove_weight_norm
+from timbrel.weights.fcpe import fcpe_extractor
+
+REFERENCE_RTF_PM_INDEX = 76.0 / 30.0  # reference-speed.md: 76 s for 30 s, pm, index 0.5
+
+
+def _reference_attention(self: RelativeSelfAttention, x: torch.Tensor, key_mask=None) -> torch.Tensor:
+    """The reference's formulation: (t, 2t - 1) relative tables moved by pad and reshape."""
+    b, c, t = x.shape
+    h, d, w = self.n_heads, self.head_dim, self.window_size
+
+    def heads(y):
+        return y.view(b, h, d, t).transpose(2, 3)
+
+    def table(emb):
+        pad, start = max(t - (w + 1), 0), max((w + 1) - t, 0)
+        padded = F.pad(emb, (0, 0, pad, pad)) if pad > 0 else emb
+        return padded[:, start : start + 2 * t - 1]
+
+    q, k, v = heads(self.conv_q(x)) / math.sqrt(d), heads(self.conv_k(x)), heads(self.conv_v(x))
+    scores = torch.matmul(q, k.transpose(-2, -1))
+    rel = torch.matmul(q, table(self.emb_rel_k).unsqueeze(0).transpose(-2, -1))
+    rel = F.pad(rel, (0, 1)).view(b, h, t * 2 * t)
+    rel = F.pad(rel, (0, t - 1)).view(b, h, t + 1, 2 * t - 1)[:, :, :t, t - 1 :]
+    scores = scores + rel
+    if key_mask is not None:
+        scores = scores.masked_fill(~key_mask[:, None, None, :], -1e4)
+    p = torch.softmax(scores, dim=-1)
+    out = torch.matmul(p, v)
+    p_rel = F.pad(p, (0, t - 1)).view(b, h, t * t + t * (t - 1))
+    p_rel = F.pad(p_rel, (t, 0)).view(b, h, t, 2 * t)[:, :, :, 1:]
+    out = out + torch.matmul(p_rel, table(self.emb_rel_v).unsqueeze(0))
+    return self.conv_o(out.transpose(2, 3).reshape(b, c, t))
+
+
+@contextlib.contextmanager
+def _reference_formulation():
+    original = RelativeSelfAttention.forward
+    RelativeSelfAttention.forward = _reference_attention
+    try:
+        yield
+    finally:
+        RelativeSelfAttention.forward = original
+
+
+class _StageTimer:
+    """Wall time spent inside named modules (forward hooks)."""
+
+    def __init__(self, modules: dict[str, torch.nn.Module]):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._started: dict[str, float] = {}
+        for name, module in modules.items():
+            module.register_forward_pre_hook(
+                lambda m, a, name=name: self._started.__setitem__(name, time.perf_counter())
+            )
+            module.register_forward_hook(lambda m, a, o, name=name: self._add(name))
+
+    def _add(self, name: str) -> None:
+        self.seconds[name] += time.perf_counter() - self._started[name]
+
+
+def _models(fold: bool) -> tuple[Synthesizer, HubertModel]:
+    torch.manual_seed(0)
+    synthesizer = Synthesizer(SynthesizerConfig.preset("v2", 40000, True), with_posterior=False).eval()
+    if fold:
+        remove_weight_norm(synthesizer)
+    content = HubertModel(HubertConfig.base()).eval()
+    return synthesizer, content
+
+
+def _pitch(rmvpe: E2E):
+    fcpe = fcpe_extractor()
+
+    def provider(method: str):
+        if method == "rmvpe":
+            return registry.create("rmvpe", network=rmvpe)
+        if method == "fcpe":
+            return fcpe
+        return registry.create(method)
+
+    return provider
+
+
+def _time_conversion(voice: RVCVoice, audio: np.ndarray, options: RVCConvertOptions) -> float:
+    start = time.perf_counter()
+    voice.convert_16k(audio, options)
+    return time.perf_counter() - start
+
+
+def run(quick: bool = False) -> dict:
+    torch.set_num_threads(2)
+    seconds = 10.0 if quick else 30.0
+    audio = sing_recording(SINGERS[0], seconds, 16000, seed=3).mono
+    rmvpe = E2E(E2EConfig()).eval()
+    index = build_index(np.random.default_rng(0).standard_normal((20000, 768)).astype(np.float32))[1]
+    results: dict = {"audio_s": seconds}
+
+    synthesizer, content = _models(fold=True)
+    voice = RVCVoice(synthesizer, content, _pitch(rmvpe), index)
+    timer = _StageTimer(
+        {
+            "content": content,
+            "text_encoder": synthesizer.enc_p,
+            "flow": synthesizer.flow,
+            "decoder": synthesizer.dec,
+        }
+    )
+    methods = ("pm",) if quick else ("pm", "rmvpe", "fcpe")
+    for method in methods:
+        for index_rate in (0.0, 0.5):
+            options = RVCConvertOptions(f0_method=method, index_rate=index_rate)
+            voice.index = index if index_rate else None
+            _time_conversion(voice, audio[:16000], options)  # warm-up
+            timer.seconds.clear()
+            elapsed = _time_conversion(voice, audio, options)
+            key = f"{method}_index_{index_rate}"
+            results[key] = {"rtf": elapsed / seconds, "split_s": dict(timer.seconds), "total_s": elapsed}
+            split = ", ".join(f"{name} {value:.1f} s" for name, value in timer.seconds.items())
+            print(f"{key}: RTF {elapsed / seconds:.2f} ({elapsed:.1f} s; {split})", flush=True)
+
+    baseline_synth, baseline_content = _models(fold=False)
+    baseline = RVCVoice(baseline_synth, baseline_content, _pitch(rmvpe), index)
+    options = RVCConvertOptions(f0_method="pm", index_rate=0.5)
+    with _reference_formulation():
+        _time_conversion(baseline, audio[:16000], options)
+        baseline_s = _time_conversion(baseline, audio, options)
+    ours_s = results["pm_index_0.5"]["total_s"]
+    results["baseline_pm_index_0.5_s"] = baseline_s
+    results["speedup_vs_baseline"] = baseline_s / ours_s
+    print(
+        f"pm, index 0.5: ours {ours_s:.1f} s vs reference formulation {baseline_s:.1f} s in this run "
+        f"-> {baseline_s / ours_s:.2f}x; reference-speed.md's RTF {REFERENCE_RTF_PM_INDEX:.2f} "
+        f"-> {REFERENCE_RTF_PM_INDEX / results['pm_index_0.5']['rtf']:.2f}x",
+        flush=True,
+    )
+    if not quick:
+        results["peak_rss_mb"] = {}
+        for minutes in (1, 5, 10):
+            peak = _peak_memory_mb(minutes)
+            results["peak_rss_mb"][minutes] = peak
+            print(f"peak memory, {minutes} min input: {peak:.0f} MB", flush=True)
+    return results
+
+
+def _peak_memory_mb(minutes: int) -> float:
+    """Peak resident memory of a fresh process converting ``minutes`` of audio (pm, no index)."""
+    code = (
+        "import resource, sys; from benchmarks.rvc_convert import _models, _pitch;"
+        "from timbrel.audio.synthesis import SINGERS, sing_recording;"
+        "from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig;"
+        "from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice;"
+        "s, c = _models(True); v = RVCVoice(s, c, _pitch(E2E(E2EConfig())), None);"
+        f"a = sing_recording(SINGERS[0], {minutes * 60}, 16000, seed=4).mono;"
+        "v.convert_16k(a, RVCConvertOptions(f0_method='pm', index_rate=0.0));"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024

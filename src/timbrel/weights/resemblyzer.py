@@ -1,0 +1,52 @@
+"""Resemblyzer's ``pretrained.pt``: ``{'step', 'model_state', 'optimizer_state'}``, the GE2E encoder.
+
+``model_state`` holds the LSTM and linear layers under the names VoiceEncoder uses, plus the
+GE2E loss's learned scale and offset (``similarity_weight``, ``similarity_bias``), which only
+training needs and which are dropped here by name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from timbrel.core.errors import BadInputError
+from timbrel.features.voice_encoder import VoiceEncoder, VoiceEncoderConfig
+from timbrel.weights.packaged import find_packaged_weight
+
+_TRAINING_ONLY = ("similarity_weight", "similarity_bias")
+
+
+def find_voice_encoder_weights(path: str | Path | None = None) -> Path:
+    """``path``, else $TIMBREL_HOME/resemblyzer/pretrained.pt, else the installed resemblyzer's file."""
+    return find_packaged_weight(
+        "Resemblyzer voice encoder", path, "resemblyzer/pretrained.pt", "resemblyzer", "pretrained.pt"
+    )
+
+
+def load_voice_encoder(path: str | Path | None = None) -> VoiceEncoder:
+    """pretrained.pt (found as ``find_voice_encoder_weights`` does) -> VoiceEncoder, eval mode, CPU."""
+    path = find_voice_encoder_weights(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise BadInputError(path, f"not a loadable Resemblyzer weight file ({error})") from error
+    if not isinstance(data, dict) or not isinstance(data.get("model_state"), dict):
+        raise BadInputError(path, "not a Resemblyzer checkpoint (no 'model_state' table)")
+    state_dict = {k: v for k, v in data["model_state"].items() if k not in _TRAINING_ONLY}
+    encoder = VoiceEncoder(VoiceEncoderConfig())
+    expected = encoder.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    if missing or unexpected:
+        raise BadInputError(
+            path, f"Resemblyzer state dict: missing keys {missing}, unexpected keys {unexpected}"
+        )
+    for name, tensor in state_dict.items():
+        if tensor.shape != expected[name].shape:
+            raise BadInputError(
+                path, f"{name}: shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
+            )
+    encoder.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=True)
+    return encoder.eval()
