@@ -136,12 +136,9 @@ def set_text(page, elem_id: str, value: str) -> None:
 
 
 def choose(page, elem_id: str, value: str) -> None:
-    """Pick ``value`` in a gradio dropdown by typing it and confirming."""
-    box = page.locator(f"#{elem_id} input").first
-    box.click()
-    box.fill(value)
-    box.press("Enter")
-    box.press("Tab")
+    """Pick ``value`` from a dropdown's list, as a user does."""
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option", name=value, exact=True).click()
 
 
 def upload(page, elem_id: str, *paths: Path) -> None:
@@ -197,7 +194,7 @@ def test_prepare_a_dataset_through_the_dataset_tab(page, server, e2e):
     set_text(page, "dataset-name", "singer")
     set_text(page, "dataset-rvc-piece-s", "3.0")
     upload(page, "dataset-uploads", root / "train_input.wav")
-    page.get_by_text("train_input.wav").first.wait_for(state="visible")
+    page.locator("#dataset-uploads").get_by_text("train_input.wav").wait_for(state="visible")
     page.locator("#dataset-prepare-run").click()
     page.get_by_text("1 prepared").wait_for(state="visible")
     assert "train_input.wav" in page.locator("#dataset-check").inner_text()

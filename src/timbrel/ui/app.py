@@ -9,6 +9,7 @@ import gradio as gr
 
 import timbrel
 from timbrel.ui.context import UIContext
+from timbrel.ui.errors import readable_errors
 from timbrel.ui.tabs import convert, dataset, features, index, models, train
 from timbrel.ui.workspace import Workspace
 
@@ -35,8 +36,10 @@ def build_app(context: UIContext) -> gr.Blocks:
             f"Standard weights: {weights}."
         )
         for title, build in TABS:
-            with gr.Tab(title, id=title.lower(), elem_id=f"tab-{title.lower()}"):
-                build(context)
+            with gr.Tab(title, id=title.lower(), elem_id=f"tab-{title.lower()}") as tab:
+                on_show = build(context)
+            if on_show is not None:
+                tab.select(readable_errors(on_show.update), outputs=on_show.outputs)
     return app
 
 

@@ -38,7 +38,7 @@ def f0_figure(source: str | Path, converted: str | Path) -> Figure:
     axes.set_xlabel("time (s)")
     axes.set_ylabel("f0 (Hz)")
     axes.set_title("f0 (Praat autocorrelation), unvoiced frames left out")
-    axes.legend(loc="upper right")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     axes.grid(alpha=0.3)
     return figure
 

@@ -16,6 +16,7 @@ from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
 from timbrel.ui.forms import FormField, form_fields, form_values
 from timbrel.ui.library import INDEX_SUFFIXES, MODEL_SUFFIXES
+from timbrel.ui.tabs import OnShow
 
 SOURCES = ("one file", "several files", "a workspace folder")
 FAMILY_NAMES = {"rvc": "RVC", "rift": "RIFT"}
@@ -43,7 +44,7 @@ def family_note(family: str | None) -> str:
     return f"Converting with {FAMILY_NAMES.get(family, family)} models is not available yet."
 
 
-def build(context: UIContext) -> None:
+def build(context: UIContext) -> OnShow:
     workspace = context.workspace
     forms = option_forms()
 
@@ -69,7 +70,6 @@ def build(context: UIContext) -> None:
             elem_id="convert-index",
             scale=3,
         )
-        refresh = gr.Button("Refresh lists", scale=1)
 
     source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Convert", elem_id="convert-source")
     one_file = gr.Audio(type="filepath", sources=["upload"], label="Source clip", elem_id="convert-input")
@@ -157,7 +157,6 @@ def build(context: UIContext) -> None:
             plots.spectrogram_figure(first_source, first_output),
         )
 
-    refresh.click(refresh_lists, outputs=[model, index])
     source.change(show_source, inputs=source, outputs=[one_file, several, folder])
     model.change(show_family, inputs=model, outputs=[note, *groups.values()])
     go.click(
@@ -165,3 +164,4 @@ def build(context: UIContext) -> None:
         inputs=[model, index, source, one_file, several, folder, *option_components],
         outputs=[status, source_player, output_player, outputs, f0_plot, spectrogram_plot],
     )
+    return OnShow(refresh_lists, [model, index])

@@ -12,24 +12,22 @@ from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
 from timbrel.ui.forms import form_fields, form_values
 from timbrel.ui.outcomes import outcome_summary
+from timbrel.ui.tabs import OnShow
 
 RVC_PITCH_METHODS = ("pm", "harvest", "dio", "rmvpe")
 
 
-def build(context: UIContext) -> None:
+def build(context: UIContext) -> OnShow:
     workspace = context.workspace
     gr.Markdown("### RVC")
     fields = form_fields(RVCExtractConfig, {"f0_method": RVC_PITCH_METHODS})
     experiments = workspace.children("experiments")
-    with gr.Row():
-        experiment = gr.Dropdown(
-            choices=experiments,
-            value=experiments[0] if experiments else None,
-            label="Experiment (prepared in the dataset tab)",
-            elem_id="features-experiment",
-            scale=3,
-        )
-        refresh = gr.Button("Refresh list", scale=1)
+    experiment = gr.Dropdown(
+        choices=experiments,
+        value=experiments[0] if experiments else None,
+        label="Experiment (prepared in the dataset tab)",
+        elem_id="features-experiment",
+    )
     components = form(fields, "features-rvc")
     go = gr.Button("Extract", variant="primary", elem_id="features-run")
     result = gr.Markdown(elem_id="features-result")
@@ -48,5 +46,5 @@ def build(context: UIContext) -> None:
         outcomes = api.extract_rvc(folder, config, hubert=context.hubert, rmvpe=context.rmvpe)
         return outcome_summary(outcomes, "extracted", f"`{workspace.relative(folder)}`")
 
-    refresh.click(lambda: gr.Dropdown(choices=workspace.children("experiments")), outputs=experiment)
     go.click(extract, inputs=[experiment, *components], outputs=result)
+    return OnShow(lambda: gr.Dropdown(choices=workspace.children("experiments")), [experiment])

@@ -7,20 +7,18 @@ import gradio as gr
 from timbrel import api
 from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
+from timbrel.ui.tabs import OnShow
 
 
-def build(context: UIContext) -> None:
+def build(context: UIContext) -> OnShow:
     workspace = context.workspace
     experiments = workspace.children("experiments")
-    with gr.Row():
-        experiment = gr.Dropdown(
-            choices=experiments,
-            value=experiments[0] if experiments else None,
-            label="Experiment (features extracted in the features tab)",
-            elem_id="index-experiment",
-            scale=3,
-        )
-        refresh = gr.Button("Refresh list", scale=1)
+    experiment = gr.Dropdown(
+        choices=experiments,
+        value=experiments[0] if experiments else None,
+        label="Experiment (features extracted in the features tab)",
+        elem_id="index-experiment",
+    )
     version = gr.Radio(
         ["v1", "v2"],
         value="v2",
@@ -36,7 +34,7 @@ def build(context: UIContext) -> None:
         if not experiment_name:
             raise gr.Error("choose an experiment first")
         path = api.build_rvc_index(workspace.named("experiments", experiment_name), version_name)
-        return f"Wrote `{workspace.relative(path)}`; the convert tab lists it after a refresh."
+        return f"Wrote `{workspace.relative(path)}`; the convert tab lists it."
 
-    refresh.click(lambda: gr.Dropdown(choices=workspace.children("experiments")), outputs=experiment)
     go.click(build_index, inputs=[experiment, version], outputs=result)
+    return OnShow(lambda: gr.Dropdown(choices=workspace.children("experiments")), [experiment])

@@ -9,19 +9,20 @@ import gradio as gr
 from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
 from timbrel.ui.library import COLUMNS, import_model, model_rows
+from timbrel.ui.tabs import OnShow
 
 
-def build(context: UIContext) -> None:
+def build(context: UIContext) -> OnShow:
     workspace = context.workspace
     table = gr.Dataframe(
         value=model_rows(workspace),
         headers=list(COLUMNS),
         interactive=False,
         wrap=True,
+        column_widths=["24%", "6%", "12%", "5%", "8%", "12%", "18%", "15%"],
         label="Voice models under models/",
         elem_id="models-table",
     )
-    refresh = gr.Button("Refresh")
     gr.Markdown("### Import a voice model")
     with gr.Row():
         model_file = gr.File(
@@ -46,5 +47,5 @@ def build(context: UIContext) -> None:
         )
         return f"Imported `{workspace.relative(path)}`.", model_rows(workspace)
 
-    refresh.click(readable_errors(lambda: model_rows(workspace)), outputs=table)
     go.click(do_import, inputs=[model_file, index_file, name], outputs=[result, table])
+    return OnShow(lambda: model_rows(workspace), [table])
