@@ -35,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 START_TIMEOUT_S = 90
+MAX_UPLOAD_MB = 1  # the fixture clips are smaller
 STEP_TIMEOUT_MS = 60_000
 
 
@@ -79,7 +80,7 @@ def server(tmp_path_factory, e2e):
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "timbrel", "ui", "--workspace", str(workspace), "--port", str(port),
-                "--hubert", str(root / "hubert"), "--max-upload-mb", "50",
+                "--hubert", str(root / "hubert"), "--max-upload-mb", str(MAX_UPLOAD_MB),
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -185,6 +186,20 @@ def test_typed_paths_cannot_leave_the_workspace(page):
     set_text(page, "convert-folder", "../")
     page.locator("#convert-run").click()
     page.get_by_text("is outside the workspace").first.wait_for(state="visible")
+
+
+def test_uploads_over_the_limit_are_refused(page, server, tmp_path):
+    url, _ = server
+    big = tmp_path / "big.wav"
+    soundfile.write(str(big), np.zeros(MAX_UPLOAD_MB * 2**20, dtype=np.int16), 16000)
+    open_tab(page, "Convert")
+    upload(page, "convert-input", big)
+    page.get_by_text("exceed the maximum allowed size").first.wait_for(state="visible")
+    direct = page.request.post(
+        f"{url}gradio_api/upload",
+        multipart={"files": {"name": big.name, "mimeType": "audio/wav", "buffer": big.read_bytes()}},
+    )
+    assert direct.status == 413
 
 
 def test_prepare_a_dataset_through_the_dataset_tab(page, server, e2e):

@@ -29,7 +29,8 @@ def build_app(context: UIContext) -> gr.Blocks:
         f"{name}: `{path}`" if path else f"{name}: the download cache"
         for name, path in (("HuBERT", context.hubert), ("RMVPE", context.rmvpe))
     )
-    with gr.Blocks(title="Timbrel", analytics_enabled=False) as app:
+    # gradio keeps served copies of uploads and results in its own cache: drop them after a day
+    with gr.Blocks(title="Timbrel", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
         gr.Markdown(
             f"## Timbrel {timbrel.__version__}\n"
             f"Workspace `{context.workspace.root}` (typed paths are relative to it and cannot leave it). "
