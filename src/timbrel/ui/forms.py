@@ -122,24 +122,24 @@ class FormField:
         return parse_scalar(text)
 
 
-def form_fields(
-    config_class: type, choices: dict[str, tuple[Any, ...]] | None = None, prefix: str = ""
-) -> list[FormField]:
+def form_fields(config_class: type, choices: dict[str, tuple[Any, ...]] | None = None) -> list[FormField]:
     """The fields of ``config_class`` (a dataclass with defaults), nested configs flattened.
     choices: field name -> allowed values, for string fields whose choices live elsewhere
     (a registry): they become dropdowns."""
-    choices = choices or {}
-    hints = typing.get_type_hints(config_class)
-    defaults = config_class()
+    return _flatten(config_class(), choices or {}, prefix="")
+
+
+def _flatten(defaults: Any, choices: dict[str, tuple[Any, ...]], prefix: str) -> list[FormField]:
+    # a nested config's defaults are the parent's (its default_factory), not the nested class's own
+    hints = typing.get_type_hints(type(defaults))
     fields: list[FormField] = []
-    for field in dataclasses.fields(config_class):
+    for field in dataclasses.fields(defaults):
         name = prefix + field.name
-        hint = hints[field.name]
         default = getattr(defaults, field.name)
-        if dataclasses.is_dataclass(hint):
-            fields += form_fields(hint, choices, prefix=f"{name}.")
-            continue
-        fields.append(_field(name, hint, default, choices.get(name)))
+        if dataclasses.is_dataclass(hints[field.name]):
+            fields += _flatten(default, choices, prefix=f"{name}.")
+        else:
+            fields.append(_field(name, hints[field.name], default, choices.get(name)))
     return fields
 
 
