@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pytest
 
 from timbrel import api
 from timbrel.core.config import from_dict
-from timbrel.core.errors import ConfigError
+from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.dataset.rift import RIFTPrepareConfig, SplitConfig
 from timbrel.dataset.rvc import RVCPrepareConfig
 from timbrel.features.extract_rvc import RVCExtractConfig
@@ -18,6 +19,7 @@ from timbrel.features.pitch import registry
 from timbrel.models.rift.pipeline import RIFTConvertOptions
 from timbrel.models.rvc.pipeline import RVCConvertOptions
 from timbrel.ui.forms import NONE_CHOICE, form_fields, form_values
+from timbrel.ui.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Example:
     sample_rate: Literal[32000, 40000] = 40000
     flag: bool = True
     label: str = "x"
+    start_from: Path | None = None
     inner: Inner = field(default_factory=Inner)
 
 
@@ -80,7 +83,7 @@ def test_kinds_labels_and_shown_defaults():
     assert {name: f.kind for name, f in fields.items()} == {
         "speaker": "value", "key_shift_semitones": "float", "steps": "int", "output_sample_rate": "int",
         "method": "choice", "layers": "value", "names": "names", "sample_rate": "choice", "flag": "bool",
-        "label": "text", "inner.pad_s": "float", "inner.rule": "choice",
+        "label": "text", "start_from": "path", "inner.pad_s": "float", "inner.rule": "choice",
     }  # fmt: skip
     assert fields["key_shift_semitones"].label == "key shift (semitones)"
     assert fields["inner.pad_s"].label == "pad (s)" and fields["inner.pad_s"].advanced
@@ -134,6 +137,21 @@ def test_bad_page_values_are_config_errors(name, value, message):
     shown = [value if f.name == name else f.shown_default for f in fields]
     with pytest.raises(ConfigError, match=message):
         form_values(fields, shown)
+
+
+def test_typed_paths_go_through_the_guard(tmp_path):
+    fields = example_fields()
+    shown = [("../G_1.pth" if f.name == "start_from" else f.shown_default) for f in fields]
+    with pytest.raises(ConfigError, match="paths cannot be given here"):
+        form_values(fields, shown)
+    workspace = Workspace.create(tmp_path / "ws")
+    with pytest.raises(BadInputError, match="outside the workspace"):
+        form_values(fields, shown, workspace.path)
+    shown = [("models/G_1.pth" if f.name == "start_from" else f.shown_default) for f in fields]
+    config = from_dict(Example, form_values(fields, shown, workspace.path))
+    assert config.start_from == workspace.root / "models" / "G_1.pth"
+    untouched = from_dict(Example, form_values(fields, shown_defaults(fields)))
+    assert untouched.start_from is None
 
 
 def test_rvc_options_through_the_api():

@@ -28,7 +28,11 @@ def field_component(field: FormField, elem_prefix: str) -> gr.components.Compone
         if field.optional and NONE_CHOICE not in choices:
             choices.append(NONE_CHOICE)
         return gr.Dropdown(choices=choices, value=field.shown_default, **common)
-    placeholder = {"names": "a, b, c", "value": "a number, a word or JSON"}.get(field.kind)
+    placeholder = {
+        "names": "a, b, c",
+        "value": "a number, a word or JSON",
+        "path": "a path in the workspace",
+    }.get(field.kind)
     return gr.Textbox(value=field.shown_default, placeholder=placeholder, **common)
 
 

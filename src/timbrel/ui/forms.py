@@ -13,6 +13,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from typing import Any, Literal
 from timbrel.core.config import parse_scalar, to_dict
 from timbrel.core.errors import ConfigError
 
-Kind = Literal["bool", "int", "float", "choice", "text", "names", "value"]
+Kind = Literal["bool", "int", "float", "choice", "text", "path", "names", "value"]
 
 # Names shown for None in dropdowns and read back as None.
 NONE_CHOICE = "none"
@@ -40,8 +41,9 @@ class FormField:
     """One page field. name: dotted for fields of nested configs ("chunking.pad_s").
 
     kind: bool (checkbox), int / float (number; ``optional`` allows an empty box = None),
-    choice (dropdown of ``choices``, shown as strings), text (a string), names (a tuple of
-    strings typed comma-separated), value (anything else, typed as JSON or a bare word).
+    choice (dropdown of ``choices``, shown as strings), text (a string), path (a file or folder,
+    checked by the caller's guard), names (a tuple of strings typed comma-separated), value
+    (anything else, typed as JSON or a bare word).
     """
 
     name: str
@@ -79,7 +81,7 @@ class FormField:
             if plain is None:
                 return ""
             return plain if isinstance(plain, str) else json.dumps(plain)
-        if self.kind == "text" and value is None:
+        if self.kind in ("text", "path") and value is None:
             return ""
         return value
 
@@ -113,7 +115,7 @@ class FormField:
         if self.kind == "names":
             return [part.strip() for part in str(shown or "").split(",") if part.strip()]
         text = "" if shown is None else str(shown).strip()
-        if self.kind == "text":
+        if self.kind in ("text", "path"):
             return None if (self.optional and not text) else text
         if not text:
             if self.optional:
@@ -160,15 +162,23 @@ def _field(name: str, hint: Any, default: Any, choices: tuple[Any, ...] | None) 
         return FormField(name, "int", default, optional)
     if hint is float:
         return FormField(name, "float", default, optional)
-    if hint in (str, Path):
+    if hint is str:
         return FormField(name, "text", default, optional)
+    if hint is Path:
+        return FormField(name, "path", default, optional)
     if origin is tuple and typing.get_args(hint) == (str, Ellipsis):
         return FormField(name, "names", default, optional)
     return FormField(name, "value", default, optional)
 
 
-def form_values(fields: list[FormField], shown: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
-    """The page's values, in ``fields`` order -> nested plain data for ``from_dict``."""
+def form_values(
+    fields: list[FormField],
+    shown: list[Any] | tuple[Any, ...],
+    resolve_path: Callable[[str], Path] | None = None,
+) -> dict[str, Any]:
+    """The page's values, in ``fields`` order -> nested plain data for ``from_dict``.
+    resolve_path: the guard every typed path goes through; without one, a form with a path
+    typed into it is refused."""
     if len(shown) != len(fields):
         raise ValueError(f"{len(fields)} fields but {len(shown)} values")
     data: dict[str, Any] = {}
@@ -178,6 +188,10 @@ def form_values(fields: list[FormField], shown: list[Any] | tuple[Any, ...]) -> 
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = field.read(value)
+        if field.kind == "path" and node[leaf] is not None:
+            if resolve_path is None:
+                raise ConfigError(f"{field.label}: paths cannot be given here")
+            node[leaf] = str(resolve_path(node[leaf]))
     return data
 
 

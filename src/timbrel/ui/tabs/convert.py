@@ -137,7 +137,7 @@ def build(context: UIContext) -> OnShow:
         start = 0
         for family, fields in forms.items():
             if family == voice.family:
-                values = form_values(fields, shown[start : start + len(fields)])
+                values = form_values(fields, shown[start : start + len(fields)], workspace.path)
             start += len(fields)
         options = api.convert_options(voice, values)
         outcomes = api.convert(voice, inputs, run, options)

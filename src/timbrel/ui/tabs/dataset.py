@@ -145,15 +145,21 @@ def build(context: UIContext) -> None:
         split_shown = shown[len(rvc_fields) + len(rift_fields) :]
         if chosen == "RVC":
             output = workspace.named("experiments", name_text)
-            config = from_dict(RVCPrepareConfig, form_values(rvc_fields, rvc_shown), where="RVC preparation")
+            config = from_dict(
+                RVCPrepareConfig, form_values(rvc_fields, rvc_shown, workspace.path), where="RVC preparation"
+            )
             source = recordings(chosen, name_text, files, folder_text, speaker_text)
             report = api.prepare_rvc(source, output, config, worker_count or None)
         else:
             output = workspace.named("datasets", name_text)
             config = from_dict(
-                RIFTPrepareConfig, form_values(rift_fields, rift_shown), where="RIFT preparation"
+                RIFTPrepareConfig,
+                form_values(rift_fields, rift_shown, workspace.path),
+                where="RIFT preparation",
             )
-            split = from_dict(SplitConfig, form_values(split_fields, split_shown), where="test split")
+            split = from_dict(
+                SplitConfig, form_values(split_fields, split_shown, workspace.path), where="test split"
+            )
             source = recordings(chosen, name_text, files, folder_text, speaker_text)
             report = api.prepare_rift(source, output, config, split, worker_count or None)
         counts = {s: sum(o.status == s for o in report.outcomes) for s in ("done", "skipped", "failed")}

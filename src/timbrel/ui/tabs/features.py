@@ -42,7 +42,9 @@ def build(context: UIContext) -> OnShow:
         if not experiment_name:
             raise gr.Error("choose an experiment first")
         folder = workspace.named("experiments", experiment_name)
-        config = from_dict(RVCExtractConfig, form_values(fields, shown), where="RVC extraction")
+        config = from_dict(
+            RVCExtractConfig, form_values(fields, shown, workspace.path), where="RVC extraction"
+        )
         outcomes = api.extract_rvc(folder, config, hubert=context.hubert, rmvpe=context.rmvpe)
         return outcome_summary(outcomes, "extracted", f"`{workspace.relative(folder)}`")
 
