@@ -17,14 +17,17 @@ from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
 from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
 from timbrel.eval.report import write_report as write_eval_report
+from timbrel.features.extract_rift import RIFTExtractConfig, extract_rift_features, list_utterances
 from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
+from timbrel.models.rift.pipeline import RIFTConvertOptions
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index, index_file_name
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
+from timbrel.weights.rift_voice import load_rift_feature_models, load_rift_voice
 from timbrel.weights.rvc import load_voice_model
 from timbrel.weights.rvc_index import read_index, write_index
 
@@ -105,19 +108,21 @@ def load(
     index: str | Path | None = None,
     hubert: str | Path | None = None,
     rmvpe: str | Path | None = None,
+    contentvec: str | Path | None = None,
+    vocoder: str | Path | None = None,
 ) -> VoiceModel:
-    """Load a voice model; its family comes from the file (RVC .pth). Standard weights it needs
-    (HuBERT, RMVPE) come from the given paths, else from the cache (`timbrel download`)."""
+    """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt). Standard
+    weights it needs (HuBERT or ContentVec, RMVPE, the vocoder) come from the given paths, else
+    from the cache (`timbrel download`)."""
     path = Path(model)
-    family = model_family(path)
-    if family == "rvc":
+    if model_family(path) == "rvc":
         return RVCVoice(
             load_voice_model(path),
             load_hubert(find_weight("hubert", hubert)),
             PitchModels(rmvpe),
             read_index(index) if index is not None else None,
         )
-    raise BadInputError(path, f"loading {family} models is not supported yet")
+    return load_rift_voice(path, contentvec, rmvpe, vocoder)
 
 
 def model_family(path: str | Path) -> str:
@@ -131,7 +136,7 @@ def model_family(path: str | Path) -> str:
     return families[path.suffix.lower()]
 
 
-CONVERT_OPTIONS = {"rvc": RVCConvertOptions}
+CONVERT_OPTIONS = {"rvc": RVCConvertOptions, "rift": RIFTConvertOptions}
 
 
 def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
@@ -165,6 +170,20 @@ def extract_rvc(
     total = len(list((experiment_dir / "1_16k_wavs").glob("*.wav")))
     with progress_bar("extracting (rvc)", total, show_progress) as advance:
         return extract_rvc_features(experiment_dir, content_model, PitchModels(rmvpe), config, advance)
+
+
+def extract_rift(
+    data_dir: str | Path,
+    config: RIFTExtractConfig = RIFTExtractConfig(),
+    contentvec: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+    show_progress: bool = False,
+) -> list[Outcome]:
+    """mel, rms, f0 and ContentVec files next to every wav of a RIFT dataset, resumable."""
+    models = load_rift_feature_models(contentvec, rmvpe, features=config.features)
+    total = len(list_utterances(data_dir))
+    with progress_bar("extracting (rift)", total, show_progress) as advance:
+        return extract_rift_features(data_dir, models, config, advance)
 
 
 def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int | None = None) -> Path:

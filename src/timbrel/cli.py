@@ -220,6 +220,21 @@ def index(
     console.print(f"wrote {api.build_rvc_index(logs_dir / experiment, version)}", soft_wrap=True)
 
 
+@extract_app.command("rift")
+def extract_rift(
+    data_dir: Path = typer.Argument(..., help="Dataset folder from `timbrel prepare rift` (data/<dataset>)."),
+    contentvec: Path | None = typer.Option(None, help="ContentVec folder (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """Write <stem>.mel.pt, .rms.pt, .f0.pt and .cvec.pt next to each wav (skips what is done)."""
+    from timbrel import api
+    from timbrel.features.extract_rift import RIFTExtractConfig
+
+    config = _overrides(RIFTExtractConfig(), set_)
+    _report_outcomes(api.extract_rift(data_dir, config, contentvec, rmvpe, show_progress=True), "extracted")
+
+
 @app.command("eval")
 def evaluate(
     converted: Path = typer.Argument(..., help="Folder of converted files."),
@@ -268,6 +283,8 @@ def convert(
     index: Path | None = typer.Option(None, help="RVC retrieval index (.index)."),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    contentvec: Path | None = typer.Option(None, help="RIFT: ContentVec folder (default: the cache)."),
+    vocoder: Path | None = typer.Option(None, help="RIFT: NSF-HiFiGAN folder (default: the cache)."),
     key: float | None = typer.Option(None, "--key", help="Key shift in semitones."),
     speaker: str | None = typer.Option(None, help="Speaker id (or name for RIFT)."),
     f0_method: str | None = typer.Option(
@@ -284,6 +301,18 @@ def convert(
         None, help="RVC: median filter radius for harvest (>= 3 filters)."
     ),
     output_sample_rate: int | None = typer.Option(None, help="RVC: resample the output to this rate."),
+    infer_steps: int | None = typer.Option(None, help="RIFT: sampling steps (default 32)."),
+    ds_cfg_strength: float | None = typer.Option(None, help="RIFT: content-downsampling guidance (0.2)."),
+    spk_cfg_strength: float | None = typer.Option(None, help="RIFT: speaker guidance (0.8)."),
+    skip_cfg_strength: float | None = typer.Option(None, help="RIFT: skip-layer guidance (0 = off)."),
+    cfg_skip_layers: str | None = typer.Option(
+        None, help="RIFT: blocks the skip guidance leaves out, e.g. 6 or 5,6."
+    ),
+    cfg_rescale: float | None = typer.Option(None, help="RIFT: guidance rescale (0.7)."),
+    cvec_downsample_rate: int | None = typer.Option(None, help="RIFT: negative content downsampling (2)."),
+    robust_f0: int | None = typer.Option(None, help="RIFT: 0 RMVPE, 1 fill gaps from dio/Praat, 2 ensemble."),
+    batch_size: int | None = typer.Option(None, help="RIFT: slices sampled together."),
+    precision: str | None = typer.Option(None, help="RIFT: fp32 (default), bf16 or fp16."),
     overwrite: bool = typer.Option(False, help="Replace outputs that already exist."),
     set_: list[str] = typer.Option([], "--set", help="Any other option of the model family: name=value."),
 ) -> None:
@@ -291,7 +320,7 @@ def convert(
     from timbrel import api
     from timbrel.core.config import parse_scalar
 
-    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe)
+    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe, contentvec=contentvec, vocoder=vocoder)
     given = {
         "key_shift_semitones": key,
         "speaker": int(speaker) if speaker is not None and speaker.isdigit() else speaker,
@@ -301,6 +330,16 @@ def convert(
         "rms_mix_rate": rms_mix_rate,
         "filter_radius": filter_radius,
         "output_sample_rate": output_sample_rate,
+        "infer_steps": infer_steps,
+        "ds_cfg_strength": ds_cfg_strength,
+        "spk_cfg_strength": spk_cfg_strength,
+        "skip_cfg_strength": skip_cfg_strength,
+        "cfg_skip_layers": [int(x) for x in cfg_skip_layers.split(",")] if cfg_skip_layers else None,
+        "cfg_rescale": cfg_rescale,
+        "cvec_downsample_rate": cvec_downsample_rate,
+        "robust_f0": robust_f0,
+        "batch_size": batch_size,
+        "precision": precision,
     }
     values = {name: value for name, value in given.items() if value is not None}
     for item in set_:
