@@ -440,6 +440,8 @@ def ui(
     max_upload_mb: float = typer.Option(500.0, help="Largest file the page accepts, in MB."),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    contentvec: Path | None = typer.Option(None, help="RIFT: ContentVec folder (default: the cache)."),
+    vocoder: Path | None = typer.Option(None, help="RIFT: NSF-HiFiGAN folder (default: the cache)."),
 ) -> None:
     """Start the web UI (extra [ui]) on this machine: dataset, features, index, train, convert, models."""
     try:
@@ -452,6 +454,5 @@ def ui(
     warning = exposure_warning(host, share)
     if warning:
         console.print(f"[yellow]{warning}[/yellow]", soft_wrap=True)
-    serve(
-        workspace, host=host, port=port, share=share, max_upload_mb=max_upload_mb, hubert=hubert, rmvpe=rmvpe
-    )
+    weights = {"hubert": hubert, "rmvpe": rmvpe, "contentvec": contentvec, "vocoder": vocoder}
+    serve(workspace, host=host, port=port, share=share, max_upload_mb=max_upload_mb, weights=weights)

@@ -66,14 +66,26 @@ def e2e(fixtures):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, e2e):
-    """`timbrel ui` on a free local port, over a workspace holding the fixture's tiny RVC model."""
+def rift_e2e(fixtures):
+    root = fixtures / "rift" / "e2e"
+    return root, json.loads((root / "settings.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, e2e, rift_e2e):
+    """`timbrel ui` on a free local port, over a workspace holding the fixtures' tiny RVC and RIFT
+    models, with the fixtures' standard weights as its settings."""
     root, settings = e2e
+    rift_root, _ = rift_e2e
+    pretrained = rift_root / "pretrained"
     workspace = tmp_path_factory.mktemp("ui") / "workspace"
     models = workspace / "models" / "e2etiny"
     models.mkdir(parents=True)
     for name in (settings["model_file"], settings["index_file"]):
         shutil.copyfile(root / name, models / name)
+    (workspace / "models" / "rift").mkdir()
+    rift_model = next(rift_root.glob("*.ckpt"))
+    shutil.copyfile(rift_model, workspace / "models" / "rift" / rift_model.name)
     port = free_port()
     log = workspace.parent / "server.log"
     with log.open("w") as log_file:
@@ -81,6 +93,9 @@ def server(tmp_path_factory, e2e):
             [
                 sys.executable, "-m", "timbrel", "ui", "--workspace", str(workspace), "--port", str(port),
                 "--hubert", str(root / "hubert"), "--max-upload-mb", str(MAX_UPLOAD_MB),
+                "--rmvpe", str(next(pretrained.glob("rmvpe/*.pt"))),
+                "--contentvec", str(next(pretrained.glob("content-vec*"))),
+                "--vocoder", str(next(pretrained.glob("nsf_hifigan*"))),
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -178,6 +193,28 @@ def test_convert_a_clip_through_the_convert_tab(page, server, e2e):
     assert served.ok
     played, played_rate = soundfile.read(io.BytesIO(served.body()), dtype="int16")
     assert played_rate == case["tgt_sr"] and np.array_equal(played, ours)
+
+
+def test_convert_with_a_rift_model(page, server, rift_e2e, tmp_path):
+    _, workspace = server
+    root, settings = rift_e2e
+    source, rate = soundfile.read(str(root / "input.wav"), dtype="int16")
+    clip = tmp_path / "rift_clip.wav"
+    soundfile.write(str(clip), source[: int(2.5 * rate)], rate)  # a short clip keeps the test quick
+    model = next((workspace / "models" / "rift").glob("*.ckpt"))
+    open_tab(page, "Convert")
+    choose(page, "convert-model", f"models/rift/{model.name}")
+    page.locator("#convert-index").wait_for(state="hidden")
+    set_text(page, "convert-rift-speaker", settings["speaker"])
+    set_text(page, "convert-rift-infer-steps", str(settings["settings"]["infer_steps"]))
+    upload(page, "convert-input", clip)
+    page.locator("#convert-input audio, #convert-input .waveform-container").first.wait_for(state="attached")
+    page.locator("#convert-run").click()
+    page.locator("#convert-f0-plot img").wait_for(state="visible")
+    [converted] = sorted((workspace / "outputs").glob("*/rift_clip.wav"))
+    ours, ours_rate = soundfile.read(str(converted))
+    assert (ours_rate, len(ours)) == (rate, int(2.5 * rate))
+    assert np.isfinite(ours).all()
 
 
 def test_typed_paths_cannot_leave_the_workspace(page):

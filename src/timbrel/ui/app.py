@@ -27,7 +27,12 @@ LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 def build_app(context: UIContext) -> gr.Blocks:
     weights = ", ".join(
         f"{name}: `{path}`" if path else f"{name}: the download cache"
-        for name, path in (("HuBERT", context.hubert), ("RMVPE", context.rmvpe))
+        for name, path in (
+            ("HuBERT", context.hubert),
+            ("RMVPE", context.rmvpe),
+            ("ContentVec", context.contentvec),
+            ("NSF-HiFiGAN", context.vocoder),
+        )
     )
     # gradio keeps served copies of uploads and results in its own cache: drop them after a day
     with gr.Blocks(title="Timbrel", analytics_enabled=False, delete_cache=(3600, 86400)) as app:
@@ -66,16 +71,13 @@ def serve(
     port: int | None = None,
     share: bool = False,
     max_upload_mb: float = 500.0,
-    hubert: str | Path | None = None,
-    rmvpe: str | Path | None = None,
+    weights: dict[str, str | Path | None] | None = None,
 ) -> None:
-    """Build the app over ``workspace`` and serve it until interrupted."""
+    """Build the app over ``workspace`` and serve it until interrupted.
+    weights: hubert / rmvpe / contentvec / vocoder -> a path (None or absent: the cache)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    context = UIContext(
-        Workspace.create(workspace),
-        hubert=Path(hubert).resolve() if hubert else None,
-        rmvpe=Path(rmvpe).resolve() if rmvpe else None,
-    )
+    given = {name: Path(path).resolve() for name, path in (weights or {}).items() if path}
+    context = UIContext(Workspace.create(workspace), **given)
     app = build_app(context)
     app.queue(default_concurrency_limit=1)
     app.launch(

@@ -222,4 +222,5 @@ FIELD_HELP = {
     "version": "v1 (256-d content features) or v2 (768-d).",
     "split_type": "random or stratified (per speaker) test split.",
     "only_include_speakers": "Comma-separated speakers (stratified split); empty = all.",
+    "features": "Which files to write, comma-separated: mel, rms, f0, cvec.",
 }

@@ -68,6 +68,7 @@ def build(context: UIContext) -> OnShow:
             allow_custom_value=True,
             label="RVC retrieval index (optional)",
             elem_id="convert-index",
+            visible=family_of(models[0] if models else None) != "rift",
             scale=3,
         )
 
@@ -112,7 +113,8 @@ def build(context: UIContext) -> OnShow:
 
     def show_family(model_text: str | None):
         family = family_of(model_text)
-        return [family_note(family)] + [gr.Group(visible=name == family) for name in forms]
+        groups_shown = [gr.Group(visible=name == family) for name in forms]
+        return [family_note(family), gr.Dropdown(visible=family != "rift"), *groups_shown]
 
     @readable_errors
     def convert(model_text, index_text, mode, clip, clips, folder_text, *shown):
@@ -158,7 +160,7 @@ def build(context: UIContext) -> OnShow:
         )
 
     source.change(show_source, inputs=source, outputs=[one_file, several, folder])
-    model.change(show_family, inputs=model, outputs=[note, *groups.values()])
+    model.change(show_family, inputs=model, outputs=[note, index, *groups.values()])
     go.click(
         convert,
         inputs=[model, index, source, one_file, several, folder, *option_components],
