@@ -74,7 +74,13 @@ def build(context: UIContext) -> OnShow:
 
     source = gr.Radio(list(SOURCES), value=SOURCES[0], label="Convert", elem_id="convert-source")
     one_file = gr.Audio(type="filepath", sources=["upload"], label="Source clip", elem_id="convert-input")
-    several = gr.File(file_count="multiple", file_types=["audio"], label="Source clips", visible=False)
+    several = gr.File(
+        file_count="multiple",
+        file_types=["audio"],
+        label="Source clips",
+        visible=False,
+        elem_id="convert-files",
+    )
     folder = gr.Textbox(
         label="Folder in the workspace",
         placeholder="uploads/my-songs",
