@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from timbrel.core.errors import ConfigError
-from timbrel.ui.training import LossRecorder, TrainingJob, loss_figure, loss_names
+from timbrel.ui.training import LossRecorder, TrainingJob, follow, loss_figure, loss_names, training_call
 
 
 def test_recorder_keeps_scalars_and_ignores_media():
@@ -56,3 +56,39 @@ def test_job_keeps_the_error():
 def test_loss_figure_renders(history, tmp_path):
     loss_figure(history).savefig(tmp_path / "loss.png")
     assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_training_call_passes_only_what_the_function_takes():
+    def train(folder, config, *, logger=None, hubert=None):
+        return folder, config, logger, hubert
+
+    call = training_call(train, {"logger": "L", "hubert": "H", "rmvpe": "R", "f0_method": "pm"})
+    assert call("exp", "cfg") == ("exp", "cfg", "L", "H")
+    assert training_call(lambda folder, config: (folder, config), {"logger": "L"})("a", "b") == ("a", "b")
+
+
+def test_follow_reports_progress_then_the_end():
+    release = threading.Event()
+
+    def train(logger):
+        logger.scalars({"loss": 2.0}, 1)
+        release.wait(5)
+        logger.scalars({"loss": 1.0}, 2)
+        return "done"
+
+    job = TrainingJob(train)
+    updates = follow(job, poll_s=0.05)
+    status, _ = next(updates)
+    assert "step 1: loss 2" in status
+    release.set()
+    *_, (last, figure) = updates
+    assert last.startswith("Done in") and job.result == "done"
+    assert figure.axes[0].lines[0].get_xdata().tolist() == [1, 2]
+
+
+def test_follow_raises_the_training_error():
+    def train(logger):
+        raise ConfigError("no batch of 4 pieces")
+
+    with pytest.raises(ConfigError, match="no batch"):
+        list(follow(TrainingJob(train), poll_s=0.05))

@@ -124,11 +124,14 @@ class FormField:
         return parse_scalar(text)
 
 
-def form_fields(config_class: type, choices: dict[str, tuple[Any, ...]] | None = None) -> list[FormField]:
+def form_fields(
+    config_class: type, choices: dict[str, tuple[Any, ...]] | None = None, defaults: Any = None
+) -> list[FormField]:
     """The fields of ``config_class`` (a dataclass with defaults), nested configs flattened.
     choices: field name -> allowed values, for string fields whose choices live elsewhere
-    (a registry): they become dropdowns."""
-    return _flatten(config_class(), choices or {}, prefix="")
+    (a registry): they become dropdowns. defaults: an instance whose values the form starts
+    from (a preset), else ``config_class()``."""
+    return _flatten(defaults if defaults is not None else config_class(), choices or {}, prefix="")
 
 
 def _flatten(defaults: Any, choices: dict[str, tuple[Any, ...]], prefix: str) -> list[FormField]:

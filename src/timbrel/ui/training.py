@@ -6,8 +6,11 @@ audio, close); LossRecorder is one that keeps the scalars in memory for the page
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -84,3 +87,30 @@ def loss_figure(history: list[tuple[int, dict[str, float]]]) -> Figure:
     else:
         axes.set_title("waiting for the first logged step")
     return figure
+
+
+def training_call(train: Callable[..., Any], available: dict[str, Any]) -> Callable[..., Any]:
+    """``train`` with those of ``available`` (logger, standard weights) its signature takes."""
+    taken = inspect.signature(train).parameters
+    given = {name: value for name, value in available.items() if name in taken}
+    return functools.partial(train, **given)
+
+
+def progress_text(history: list[tuple[int, dict[str, float]]], elapsed_s: float) -> str:
+    if not history:
+        return f"Training... {elapsed_s:.0f} s, no step logged yet."
+    step, values = history[-1]
+    shown = ", ".join(f"{name} {value:.4g}" for name, value in values.items())
+    return f"Training... {elapsed_s:.0f} s, step {step}: {shown}"
+
+
+def follow(job: TrainingJob, poll_s: float = 2.0) -> Iterator[tuple[str, Figure]]:
+    """(status, loss figure) every ``poll_s`` while ``job`` runs; its error is raised at the end."""
+    start = time.monotonic()
+    while not job.wait(poll_s):
+        history = job.recorder.history()
+        yield progress_text(history, time.monotonic() - start), loss_figure(history)
+    if job.error is not None:
+        raise job.error
+    history = job.recorder.history()
+    yield f"Done in {time.monotonic() - start:.0f} s.", loss_figure(history)
