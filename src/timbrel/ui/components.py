@@ -1,5 +1,5 @@
 """Page components for config forms (timbrel.ui.forms): one input per field, laid out in rows,
-with the fields of nested configs folded under "advanced"."""
+with each nested config in a fold of its own."""
 
 from __future__ import annotations
 
@@ -46,9 +46,14 @@ def form(fields: list[FormField], elem_prefix: str) -> list[gr.components.Compon
                 for field in group[start : start + PER_ROW]:
                     by_name[field.name] = field_component(field, elem_prefix)
 
-    rows([f for f in fields if not f.advanced])
-    advanced = [f for f in fields if f.advanced]
-    if advanced:
-        with gr.Accordion("Advanced", open=False):
-            rows(advanced)
+    top = [f for f in fields if not f.advanced]
+    rows(top)
+    sections: dict[str, list[FormField]] = {}
+    for field in fields:
+        if field.advanced:
+            sections.setdefault(field.name.split(".")[0], []).append(field)
+    for section, group in sections.items():
+        # a config made of sections (RIFT training) shows them open; extras of a flat one start folded
+        with gr.Accordion(section.replace("_", " "), open=len(top) < PER_ROW):
+            rows(group)
     return [by_name[f.name] for f in fields]

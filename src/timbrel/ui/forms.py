@@ -63,7 +63,7 @@ class FormField:
 
     @property
     def advanced(self) -> bool:
-        """Fields of nested configs go under an "advanced" fold."""
+        """Fields of nested configs go in their section's fold."""
         return "." in self.name
 
     @property
