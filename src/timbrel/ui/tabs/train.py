@@ -114,6 +114,12 @@ def build_family(trainer: Trainer, context: UIContext) -> OnShow | None:
     components = form(fields, prefix)
     go = gr.Button(f"Train {trainer.family}", variant="primary", elem_id=f"{prefix}-run")
     status = gr.Markdown(elem_id=f"{prefix}-status")
+    if "logger" not in inspect.signature(train).parameters:
+        gr.Markdown(
+            f"The live loss plot needs `timbrel.api.{trainer.function}` to take a `logger`; "
+            "until it does, the plot stays empty and the run shows its progress when it ends.",
+            elem_id=f"{prefix}-logger-note",
+        )
     plot = gr.Plot(label="Loss", elem_id=f"{prefix}-loss")
 
     @readable_errors
