@@ -24,6 +24,8 @@ def test_recorder_keeps_scalars_and_ignores_media():
     ]
     assert loss_names(recorder.history()) == ["train/loss_g", "train/loss_d"]
     assert loss_names([(1, {"lr": 1.0})]) == ["lr"]
+    per_part = {"loss_disc": 1.0, "loss_disc_r/0": 0.5, "loss_disc_r/1": 0.5, "loss_mel": 20.0}
+    assert loss_names([(1, per_part)]) == ["loss_disc", "loss_mel"]
 
 
 def test_job_runs_in_the_background_and_hands_back_the_result():

@@ -64,21 +64,30 @@ class TrainingJob:
         return not self._thread.is_alive()
 
 
+MAX_CURVES = 8
+
+
 def loss_names(history: list[tuple[int, dict[str, float]]]) -> list[str]:
-    """The logged scalars worth plotting: losses first, in the order they first appear."""
+    """The logged scalars worth plotting, in the order they first appear: the losses (else
+    everything), without per-part breakdowns such as ``loss_disc_r/3``, at most MAX_CURVES."""
     names: list[str] = []
     for _, values in history:
         names += [name for name in values if name not in names]
-    return [n for n in names if "loss" in n.lower()] or names
+    names = [n for n in names if "loss" in n.lower()] or names
+    return [n for n in names if not n.rsplit("/", 1)[-1].isdigit()][:MAX_CURVES]
 
 
 def loss_figure(history: list[tuple[int, dict[str, float]]]) -> Figure:
     figure = Figure(figsize=(9, 3.5), layout="constrained")
     axes = figure.add_subplot()
-    for name in loss_names(history):
+    names = loss_names(history)
+    for name in names:
         points = [(step, values[name]) for step, values in history if name in values]
         steps, losses = zip(*points, strict=True)
         axes.plot(steps, losses, label=name, linewidth=1.2)
+    values = [v for _, logged in history for n, v in logged.items() if n in names]
+    if values and min(values) > 0 and max(values) / min(values) > 100:
+        axes.set_yscale("log")  # GAN terms and the mel loss differ by orders of magnitude
     axes.set_xlabel("step")
     axes.set_ylabel("loss")
     axes.grid(alpha=0.3)
