@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from timbrel.core.errors import BadInputError
-from timbrel.ui.library import COLUMNS, import_model, model_rows
+from timbrel.ui.library import COLUMNS, import_model, model_rows, voice_model_files
 from timbrel.ui.workspace import Workspace
 from timbrel.weights.rift import load_rift_checkpoint
 from timbrel.weights.rvc import read_voice_model
@@ -51,6 +51,23 @@ def test_import_and_list_rvc_and_rift(workspace, fixtures):
     speakers = load_rift_checkpoint(rift_file(fixtures)).speakers
     assert rift["family"] == "rift"
     assert rift["speakers"] == ", ".join(sorted(speakers, key=speakers.get))
+
+
+def test_trained_models_are_listed_but_not_training_checkpoints(workspace, fixtures):
+    model, index = rvc_files(fixtures)
+    experiment = workspace.root / "experiments" / "exp"
+    (experiment / "weights").mkdir(parents=True)
+    shutil.copyfile(model, experiment / "weights" / "exp.pth")
+    shutil.copyfile(model, experiment / "G_2.pth")
+    shutil.copyfile(index, experiment / index.name)
+    (workspace.root / "ckpts" / "run").mkdir(parents=True)
+    shutil.copyfile(rift_file(fixtures), workspace.root / "ckpts" / "run" / "model.ckpt")
+    shutil.copyfile(rift_file(fixtures), workspace.root / "uploads" / "upload.ckpt")
+    (workspace.root / "models" / ".tmp").mkdir()
+    (workspace.root / "models" / ".tmp" / "half.pth").write_bytes(b"")
+    assert voice_model_files(workspace) == ["ckpts/run/model.ckpt", "experiments/exp/weights/exp.pth"]
+    rows = {row[0]: row for row in model_rows(workspace)}
+    assert rows["experiments/exp/weights/exp.pth"][6] == index.name
 
 
 def test_unreadable_model_is_listed_with_the_reason(workspace):

@@ -102,6 +102,9 @@ def test_listings(workspace):
     (workspace.root / "models" / "a" / "a.index").write_bytes(b"")
     (workspace.root / "experiments" / "e").mkdir()
     (workspace.root / "experiments" / "e" / "b.INDEX").write_bytes(b"")
+    (workspace.root / "models" / "a" / ".a.tmp.pth").write_bytes(b"")
+    (workspace.root / "models" / ".ledger").mkdir()
+    (workspace.root / "models" / ".ledger" / "b.pth").write_bytes(b"")
     assert workspace.files("models", (".pth", ".ckpt")) == ["models/a/a.pth"]
     assert workspace.files("", (".index",)) == ["experiments/e/b.INDEX", "models/a/a.index"]
     assert workspace.children("experiments") == ["e"]

@@ -79,12 +79,28 @@ def _read_card(path: Path, mtime_ns: int, size: int) -> ModelCard:
     raise BadInputError(path, f"not a voice model: expected one of {list(MODEL_SUFFIXES)}")
 
 
+def voice_model_files(workspace: Workspace) -> list[str]:
+    """Workspace paths of the voice models: everything under models/, the exported models of RVC
+    experiments (experiments/<name>/weights/*.pth; G_/D_ training checkpoints are not voice
+    models), and RIFT checkpoints wherever training wrote them (not under uploads/ or outputs/)."""
+    found = set(workspace.files("models", MODEL_SUFFIXES))
+    found |= {p for p in workspace.files("experiments", (".pth",)) if Path(p).parent.name == "weights"}
+    found |= {p for p in workspace.files("", (".ckpt",)) if Path(p).parts[0] not in ("uploads", "outputs")}
+    return sorted(found)
+
+
+def indexes_for(path: Path) -> list[Path]:
+    """The retrieval indexes that go with a model: beside it, or in its experiment folder."""
+    folder = path.parent.parent if path.parent.name == "weights" else path.parent
+    return sorted(folder.glob("*.index"))
+
+
 def model_rows(workspace: Workspace) -> list[list[str]]:
-    """One row per model file under models/, in COLUMNS order; unreadable files say why."""
+    """One row per voice model (voice_model_files), in COLUMNS order; unreadable files say why."""
     rows = []
-    for relative in workspace.files("models", MODEL_SUFFIXES):
+    for relative in voice_model_files(workspace):
         path = workspace.root / relative
-        indexes = sorted(p.name for p in path.parent.glob("*.index"))
+        indexes = [p.name for p in indexes_for(path)]
         try:
             card = read_card(path)
         except TimbrelError as error:

@@ -80,12 +80,17 @@ class Workspace:
         return sorted(p.name for p in (self.root / folder).iterdir() if p.is_dir())
 
     def files(self, folder: str, suffixes: tuple[str, ...]) -> list[str]:
-        """Workspace-relative paths of the files under ``folder`` with one of ``suffixes``, sorted."""
+        """Workspace-relative paths of the files under ``folder`` with one of ``suffixes``, sorted;
+        hidden files and folders (ledgers, temporary files) are left out."""
         base = self.root / folder
         if not base.is_dir():
             return []
         return sorted(
-            self.relative(p) for p in base.rglob("*") if p.is_file() and p.suffix.lower() in suffixes
+            self.relative(p)
+            for p in base.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in suffixes
+            and not any(part.startswith(".") for part in p.relative_to(base).parts)
         )
 
     def new_run(self, folder: str, label: str = "") -> Path:

@@ -15,7 +15,7 @@ from timbrel.ui.components import form
 from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
 from timbrel.ui.forms import FormField, form_fields, form_values
-from timbrel.ui.library import INDEX_SUFFIXES, MODEL_SUFFIXES
+from timbrel.ui.library import INDEX_SUFFIXES, voice_model_files
 from timbrel.ui.tabs import OnShow
 
 SOURCES = ("one file", "several files", "a workspace folder")
@@ -49,7 +49,7 @@ def build(context: UIContext) -> OnShow:
     forms = option_forms()
 
     def model_choices() -> tuple[list[str], list[str]]:
-        return workspace.files("models", MODEL_SUFFIXES), ["", *workspace.files("", INDEX_SUFFIXES)]
+        return voice_model_files(workspace), ["", *workspace.files("", INDEX_SUFFIXES)]
 
     models, indexes = model_choices()
     with gr.Row():

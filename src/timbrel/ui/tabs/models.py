@@ -20,7 +20,7 @@ def build(context: UIContext) -> OnShow:
         interactive=False,
         wrap=True,
         column_widths=["24%", "6%", "12%", "5%", "8%", "12%", "18%", "15%"],
-        label="Voice models under models/",
+        label="Voice models in the workspace (models/, experiments/*/weights/, RIFT checkpoints)",
         elem_id="models-table",
     )
     gr.Markdown("### Import a voice model")
