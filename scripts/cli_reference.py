@@ -22,7 +22,7 @@ def _commands(group: click.Group, prefix: str) -> list[tuple[str, click.Command]
     for name in sorted(group.commands):
         command = group.commands[name]
         path = f"{prefix} {name}"
-        if isinstance(command, click.Group):
+        if hasattr(command, "commands"):
             found += _commands(command, path)
         else:
             found.append((path, command))

@@ -219,3 +219,60 @@ def evaluate(
     if report_dir is not None:
         write_eval_report(report, report_dir)
     return report
+
+
+# Training ----------------------------------------------------------------------------------
+
+
+def train_rvc(
+    experiment_dir: str | Path,
+    config: Any = None,
+    *,
+    input_dir: str | Path | None = None,
+    stage: str = "all",
+    f0_method: str = "rmvpe",
+    hubert: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+    show_progress: bool = False,
+) -> Any:
+    """RVC training, one click: prepare ``input_dir`` (when given), extract, train, build the index;
+    each stage skips the work already done, and training continues from the newest checkpoint.
+    ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult."""
+    from dataclasses import replace
+
+    from timbrel.train.rvc import RVCTrainConfig
+    from timbrel.train.rvc import train_rvc as run_training
+
+    config = config if config is not None else RVCTrainConfig()
+    if stage not in ("all", "train"):
+        raise BadInputError(Path(experiment_dir), f"stage {stage!r} is not 'all' or 'train'")
+    experiment_dir = Path(experiment_dir)
+    if stage == "all":
+        model_rate = config.synthesizer_config().sample_rate
+        if input_dir is not None:
+            prepare_rvc(
+                input_dir,
+                experiment_dir,
+                rvc.RVCPrepareConfig(sample_rate=model_rate),
+                show_progress=show_progress,
+            )
+        extract = RVCExtractConfig(version=config.version, f0_method=f0_method if config.use_f0 else None)
+        extract_rvc(experiment_dir, extract, hubert, rmvpe, show_progress=show_progress)
+    loop = replace(config.loop, show_progress=show_progress and config.loop.show_progress)
+    result = run_training(experiment_dir, replace(config, loop=loop))
+    if stage == "all" and not list(experiment_dir.glob("added_IVF*.index")):
+        build_rvc_index(experiment_dir, config.version, seed=config.seed)
+    return result
+
+
+def train_rift(data_dir: str | Path, config: Any = None, show_progress: bool = False) -> Any:
+    """Train a RIFT (RIFT-SVC DiT) voice model on ``data_dir`` (``<speaker>/<stem>.wav`` with
+    meta_info.json and the extracted feature files beside each wav). ``config``: a RIFTTrainConfig
+    (default: the fine-tuning config; ``RIFTTrainConfig.pretrain()`` trains from scratch); its
+    dataset.data_dir is replaced by ``data_dir``. Restarting the same run continues from its newest
+    checkpoint -> RIFTTrainResult."""
+    from timbrel.train.rift import train_rift as run_training
+    from timbrel.train.rift_config import RIFTTrainConfig
+
+    config = config if config is not None else RIFTTrainConfig.finetune()
+    return run_training(config.with_data_dir(data_dir), show_progress=show_progress)

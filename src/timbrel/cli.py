@@ -427,6 +427,171 @@ def doctor(
         raise typer.Exit(1)
 
 
+train_app = typer.Typer(help="Train voice models.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("rvc")
+def train_rvc(
+    input_dir: Path | None = typer.Argument(
+        None, help="Folder of recordings to prepare first (one-click); omit when already prepared."
+    ),
+    experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
+    logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
+    stage: str = typer.Option("all", help="all: prepare, extract, train, index; train: training alone."),
+    version: str = typer.Option("v2", help="v1 or v2."),
+    sample_rate: int = typer.Option(40000, help="32000, 40000 or 48000."),
+    f0_method: str = typer.Option("rmvpe", help="pm or rmvpe; 'none' trains a model without pitch."),
+    batch_size: int = typer.Option(4, help="Pieces per batch (per process under torchrun)."),
+    epochs: int = typer.Option(20, help="Total epochs."),
+    save_every_epoch: int = typer.Option(5, help="Checkpoint (and voice model) every N epochs."),
+    keep_latest_only: bool = typer.Option(False, help="Keep only the newest G_/D_ checkpoint."),
+    pretrained_g: Path | None = typer.Option(None, help="Pretrained G (f0G40k.pth) or any G_*.pth."),
+    pretrained_d: Path | None = typer.Option(None, help="Pretrained D (f0D40k.pth) or any D_*.pth."),
+    precision: str = typer.Option("fp32", help="fp32; on GPU also fp16 or bf16."),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    config_file: Path | None = typer.Option(None, "--config", help="A .toml or .json RVCTrainConfig."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: dotted.name=value."),
+) -> None:
+    """Train an RVC voice model; restarting the same command continues from the newest checkpoint.
+
+    Several GPUs or machines: torchrun --nproc-per-node 2 -m timbrel train rvc ...
+    """
+    from dataclasses import replace
+
+    from timbrel import api
+    from timbrel.core.config import load_file
+    from timbrel.train.rvc import RVCTrainConfig
+
+    if config_file is not None:
+        config = load_file(RVCTrainConfig, config_file)
+    else:
+        config = RVCTrainConfig(
+            version=version,
+            sample_rate=sample_rate,
+            use_f0=f0_method != "none",
+            batch_size=batch_size,
+            pretrained_g=pretrained_g,
+            pretrained_d=pretrained_d,
+        )
+        config = replace(
+            config,
+            run=replace(config.run, precision=precision),
+            loop=replace(
+                config.loop,
+                epochs=epochs,
+                save_every_epochs=save_every_epoch,
+                keep_latest_only=keep_latest_only,
+            ),
+        )
+    config = _overrides(config, set_)
+    result = api.train_rvc(
+        logs_dir / experiment,
+        config,
+        input_dir=input_dir,
+        stage=stage,
+        f0_method=f0_method,
+        hubert=hubert,
+        rmvpe=rmvpe,
+        show_progress=True,
+    )
+    console.print(
+        f"trained to step {result.position.step}; voice model: {result.voice_model}", soft_wrap=True
+    )
+    if result.best_voice_model is not None:
+        console.print(f"best by validation: {result.best_voice_model}", soft_wrap=True)
+
+
+@train_app.command("rift")
+def train_rift(
+    data_dir: Path = typer.Argument(..., help="Prepared RIFT dataset (meta_info.json, features extracted)."),
+    preset: str = typer.Option(
+        "finetune", help="finetune (from a pretrained DiT) or pretrain (from scratch)."
+    ),
+    model_size: str | None = typer.Option(
+        None, "--model", help="dit-512-8, dit-768-12 or dit-1024-16 (default: the pretrained file's)."
+    ),
+    run_name: str | None = typer.Option(None, help="Checkpoints go to OUTPUT_DIR/RUN_NAME."),
+    output_dir: Path | None = typer.Option(None, help="Folder of runs (default: ckpts)."),
+    pretrained: Path | None = typer.Option(None, help="RIFT-SVC .ckpt or Timbrel model to start from."),
+    learning_rate: float | None = typer.Option(None, help="Peak learning rate."),
+    weight_decay: float | None = typer.Option(None, help="Weight decay of the matrices."),
+    max_steps: int | None = typer.Option(None, help="Optimizer steps in total."),
+    batch_size: int | None = typer.Option(None, help="Batch size per process (batch_size_per_gpu)."),
+    grad_accumulation: int | None = typer.Option(None, help="Micro-batches per optimizer step."),
+    save_every: int | None = typer.Option(None, help="Checkpoint every N steps (save_per_steps)."),
+    test_every: int | None = typer.Option(None, help="Validate every N steps (test_per_steps)."),
+    time_schedule: str | None = typer.Option(None, help="lognorm or uniform."),
+    freeze_adaln_and_tembed: bool | None = typer.Option(
+        None, "--freeze-adaln-and-tembed/--train-adaln-and-tembed", help="Freeze adaLN and time embedding."
+    ),
+    drop_speaker_probability: float | None = typer.Option(None, help="Speaker dropout (drop_spk_prob)."),
+    logger: str | None = typer.Option(None, help="tensorboard, wandb or none."),
+    save_weights_only: bool | None = typer.Option(
+        None, "--save-weights-only/--save-full-state", help="Exported .ckpt without/with optimizer state."
+    ),
+    resume: Path | None = typer.Option(None, help="Checkpoint to resume from (resume_from_checkpoint)."),
+    wandb_resume_id: str | None = typer.Option(None, help="W&B run id to continue."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto."),
+    precision: str | None = typer.Option(None, help="fp32; on GPU also bf16 (the reference)."),
+    vocoder: Path | None = typer.Option(None, help="NSF-HiFiGAN folder: validation reports mcd/psnr/si_snr."),
+    config_file: Path | None = typer.Option(None, "--config", help="A .toml or .json RIFTTrainConfig."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: dotted.name=value."),
+) -> None:
+    """Train a RIFT voice model; restarting the same run continues from its newest checkpoint.
+
+    Several GPUs: torchrun --nproc-per-node 2 -m timbrel train rift DATA_DIR ...
+    """
+    from rich.markup import escape
+
+    from timbrel import api
+    from timbrel.core.config import load_file
+    from timbrel.core.errors import TimbrelError
+    from timbrel.train.rift_config import RIFTTrainConfig
+
+    presets = {"finetune": RIFTTrainConfig.finetune, "pretrain": RIFTTrainConfig.pretrain}
+    if preset not in presets:
+        raise typer.BadParameter(f"{preset!r}; allowed: {sorted(presets)}", param_hint="--preset")
+    config = load_file(RIFTTrainConfig, config_file) if config_file is not None else presets[preset]()
+    options = {
+        "model.size": model_size,
+        "training.run_name": run_name,
+        "training.output_dir": output_dir,
+        "training.pretrained_path": pretrained,
+        "training.learning_rate": learning_rate,
+        "training.weight_decay": weight_decay,
+        "training.max_steps": max_steps,
+        "training.batch_size_per_gpu": batch_size,
+        "training.grad_accumulation_steps": grad_accumulation,
+        "training.save_per_steps": save_every,
+        "training.test_per_steps": test_every,
+        "training.time_schedule": time_schedule,
+        "training.freeze_adaln_and_tembed": freeze_adaln_and_tembed,
+        "training.drop_spk_prob": drop_speaker_probability,
+        "training.logger": logger,
+        "training.save_weights_only": save_weights_only,
+        "training.resume_from_checkpoint": resume,
+        "training.wandb_resume_id": wandb_resume_id,
+        "training.device": device,
+        "training.precision": precision,
+        "validation.vocoder_path": vocoder,
+    }
+    given = [
+        f"{k}={json.dumps(str(v) if isinstance(v, Path) else v)}" for k, v in options.items() if v is not None
+    ]
+    try:
+        config = _overrides(config, given + list(set_))
+        result = api.train_rift(data_dir, config, show_progress=True)
+    except TimbrelError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+    console.print(f"trained to step {result.step}; checkpoints in {result.run_dir}", soft_wrap=True)
+    if result.best is not None:
+        metric, value, step = result.best
+        console.print(f"best {metric} {value:.4f} at step {step}: {result.run_dir / 'best.safetensors'}")
+
+
 @app.command()
 def ui(
     workspace: Path = typer.Option(
