@@ -608,7 +608,7 @@ def ui(
     contentvec: Path | None = typer.Option(None, help="RIFT: ContentVec folder (default: the cache)."),
     vocoder: Path | None = typer.Option(None, help="RIFT: NSF-HiFiGAN folder (default: the cache)."),
 ) -> None:
-    """Start the web UI (extra [ui]) on this machine: dataset, features, index, train, convert, models."""
+    """Start the web UI on this machine (ui extra): dataset, features, index, train, convert, models."""
     try:
         from timbrel.ui.app import exposure_warning, serve
     except ImportError as error:

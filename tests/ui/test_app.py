@@ -22,7 +22,11 @@ import soundfile
 
 pytest.importorskip("gradio", reason="the web UI needs the [ui] extra (pip install gradio)")
 
-from timbrel.ui.app import exposure_warning
+from timbrel import api
+from timbrel.ui.app import build_app, exposure_warning
+from timbrel.ui.context import UIContext
+from timbrel.ui.tabs.train import TRAINERS
+from timbrel.ui.workspace import Workspace
 
 try:
     from playwright import sync_api
@@ -132,6 +136,17 @@ def page(browser, server):
     page.goto(url)
     yield page
     page.close()
+
+
+def test_every_tab_builds_over_the_api(tmp_path):
+    app = build_app(UIContext(Workspace.create(tmp_path / "ws")))
+    ids = {c.get("props", {}).get("elem_id") for c in app.config["components"]}
+    for family in api.CONVERT_OPTIONS:
+        assert f"convert-{family}-speaker" in ids
+    for trainer in TRAINERS:
+        available = hasattr(api, trainer.function) and trainer.config_class() is not None
+        assert (f"train-{trainer.family.lower()}-start" in ids) == available
+        assert (f"train-{trainer.family.lower()}-note" in ids) != available
 
 
 def test_exposure_is_warned_about():

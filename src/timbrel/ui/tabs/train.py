@@ -112,7 +112,7 @@ def build_family(trainer: Trainer, context: UIContext) -> OnShow | None:
         elem_id=f"{prefix}-f0-method",
     )
     components = form(fields, prefix)
-    go = gr.Button(f"Train {trainer.family}", variant="primary", elem_id=f"{prefix}-run")
+    go = gr.Button(f"Train {trainer.family}", variant="primary", elem_id=f"{prefix}-start")
     status = gr.Markdown(elem_id=f"{prefix}-status")
     if "logger" not in inspect.signature(train).parameters:
         gr.Markdown(
