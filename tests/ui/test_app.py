@@ -27,6 +27,7 @@ from timbrel.ui.app import build_app, exposure_warning
 from timbrel.ui.context import UIContext
 from timbrel.ui.tabs.train import TRAINERS
 from timbrel.ui.workspace import Workspace
+from timbrel.weights.rvc import read_voice_model
 
 try:
     from playwright import sync_api
@@ -270,3 +271,34 @@ def test_prepare_a_dataset_through_the_dataset_tab(page, server, e2e):
     assert len(list((experiment / "1_16k_wavs").glob("*.wav"))) == len(
         list((experiment / "0_gt_wavs").glob("*.wav"))
     )
+
+
+@pytest.mark.slow
+def test_train_a_tiny_rvc_model_through_the_train_tab(page, server, e2e):
+    """Prepare through the dataset tab, then one click in the train tab (extraction, training,
+    index) on a tiny model; the trained voice model appears in the models tab."""
+    _, workspace = server
+    root, settings = e2e
+    open_tab(page, "Dataset")
+    set_text(page, "dataset-name", "tiny")
+    choose(page, "dataset-rvc-sample-rate", "32000")
+    set_text(page, "dataset-rvc-piece-s", "3.0")
+    upload(page, "dataset-uploads", root / "train_input.wav", root / settings["cases"]["short"]["input_file"])
+    page.locator("#dataset-uploads").get_by_text("input_short").wait_for(state="visible")
+    page.locator("#dataset-prepare-run").click()
+    page.get_by_text("2 prepared").wait_for(state="visible")
+    open_tab(page, "Train")
+    choose(page, "train-rvc-folder", "tiny")
+    choose(page, "train-rvc-f0-method", "pm")
+    choose(page, "train-rvc-model-size", "tiny")
+    set_text(page, "train-rvc-sample-rate", "32000")
+    set_text(page, "train-rvc-batch-size", "2")
+    page.get_by_text("loop", exact=True).click()
+    set_text(page, "train-rvc-loop-epochs", "2")
+    page.locator("#train-rvc-start").click()
+    page.get_by_text("Done in").wait_for(state="visible", timeout=180_000)
+    trained = workspace / "experiments" / "tiny" / "weights" / "tiny.pth"
+    assert read_voice_model(trained).config.sample_rate == 32000
+    assert list((workspace / "experiments" / "tiny").glob("added_IVF*.index"))
+    open_tab(page, "Models")
+    assert "experiments/tiny/weights/tiny.pth" in page.locator("#models-table").inner_text()
