@@ -590,3 +590,34 @@ def train_rift(
     if result.best is not None:
         metric, value, step = result.best
         console.print(f"best {metric} {value:.4f} at step {step}: {result.run_dir / 'best.safetensors'}")
+
+
+@app.command()
+def ui(
+    workspace: Path = typer.Option(
+        Path("timbrel-workspace"), help="Folder the app reads from and writes everything to."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to listen on; anything but this machine exposes the app (warned)."
+    ),
+    port: int | None = typer.Option(None, help="Port (default: the first free one from 7860)."),
+    share: bool = typer.Option(False, help="Also publish a public gradio.live link (warned)."),
+    max_upload_mb: float = typer.Option(500.0, help="Largest file the page accepts, in MB."),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    contentvec: Path | None = typer.Option(None, help="RIFT: ContentVec folder (default: the cache)."),
+    vocoder: Path | None = typer.Option(None, help="RIFT: NSF-HiFiGAN folder (default: the cache)."),
+) -> None:
+    """Start the web UI on this machine (ui extra): dataset, features, index, train, convert, models."""
+    try:
+        from timbrel.ui.app import exposure_warning, serve
+    except ImportError as error:
+        console.print(
+            f"[red]error:[/red] the web UI needs the [ui] extra: pip install 'timbrel[ui]' ({error})"
+        )
+        raise typer.Exit(1) from None
+    warning = exposure_warning(host, share)
+    if warning:
+        console.print(f"[yellow]{warning}[/yellow]", soft_wrap=True)
+    weights = {"hubert": hubert, "rmvpe": rmvpe, "contentvec": contentvec, "vocoder": vocoder}
+    serve(workspace, host=host, port=port, share=share, max_upload_mb=max_upload_mb, weights=weights)
