@@ -234,10 +234,12 @@ def train_rvc(
     hubert: str | Path | None = None,
     rmvpe: str | Path | None = None,
     show_progress: bool = False,
+    logger: Any = None,
 ) -> Any:
     """RVC training, one click: prepare ``input_dir`` (when given), extract, train, build the index;
     each stage skips the work already done, and training continues from the newest checkpoint.
-    ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult."""
+    ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult.
+    ``logger``: another timbrel.train.logger.Logger to receive the figures (e.g. a live plot)."""
     from dataclasses import replace
 
     from timbrel.train.rvc import RVCTrainConfig
@@ -259,13 +261,15 @@ def train_rvc(
         extract = RVCExtractConfig(version=config.version, f0_method=f0_method if config.use_f0 else None)
         extract_rvc(experiment_dir, extract, hubert, rmvpe, show_progress=show_progress)
     loop = replace(config.loop, show_progress=show_progress and config.loop.show_progress)
-    result = run_training(experiment_dir, replace(config, loop=loop))
+    result = run_training(experiment_dir, replace(config, loop=loop), logger)
     if stage == "all" and not list(experiment_dir.glob("added_IVF*.index")):
         build_rvc_index(experiment_dir, config.version, seed=config.seed)
     return result
 
 
-def train_rift(data_dir: str | Path, config: Any = None, show_progress: bool = False) -> Any:
+def train_rift(
+    data_dir: str | Path, config: Any = None, show_progress: bool = False, logger: Any = None
+) -> Any:
     """Train a RIFT (RIFT-SVC DiT) voice model on ``data_dir`` (``<speaker>/<stem>.wav`` with
     meta_info.json and the extracted feature files beside each wav). ``config``: a RIFTTrainConfig
     (default: the fine-tuning config; ``RIFTTrainConfig.pretrain()`` trains from scratch); its
@@ -275,4 +279,4 @@ def train_rift(data_dir: str | Path, config: Any = None, show_progress: bool = F
     from timbrel.train.rift_config import RIFTTrainConfig
 
     config = config if config is not None else RIFTTrainConfig.finetune()
-    return run_training(config.with_data_dir(data_dir), show_progress=show_progress)
+    return run_training(config.with_data_dir(data_dir), show_progress=show_progress, extra_logger=logger)

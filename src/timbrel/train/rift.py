@@ -50,7 +50,7 @@ from timbrel.nn.step_context import StepContext
 from timbrel.train.checkpoint import CheckpointStore, Position
 from timbrel.train.context import RunConfig, barrier, finish_run, start_run
 from timbrel.train.data import TrainData
-from timbrel.train.logger import Logger, NullLogger, TensorBoardLogger
+from timbrel.train.logger import FanOutLogger, Logger, NullLogger, TensorBoardLogger
 from timbrel.train.loop import LoopConfig, fit
 from timbrel.train.rift_config import LOWER_IS_BETTER, RIFTTrainConfig
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan
@@ -217,7 +217,10 @@ class WandbLogger:
         self.run.finish()
 
 
-def make_logger(config: RIFTTrainConfig, run_dir: Path, context: StepContext) -> Logger:
+def make_logger(
+    config: RIFTTrainConfig, run_dir: Path, context: StepContext, extra: Logger | None = None
+) -> Logger:
+    """metrics.jsonl plus the configured logger (and ``extra``, e.g. the web UI's) on rank 0."""
     if not context.is_main:
         return NullLogger()
     training = config.training
@@ -229,7 +232,7 @@ def make_logger(config: RIFTTrainConfig, run_dir: Path, context: StepContext) ->
             raise ConfigError(f"{error}; or set training.logger=none") from error
     elif training.logger == "wandb":
         inner = WandbLogger(config)
-    return JsonlLogger(run_dir / "metrics.jsonl", inner)
+    return JsonlLogger(run_dir / "metrics.jsonl", inner if extra is None else FanOutLogger(inner, extra))
 
 
 # Validation ---------------------------------------------------------------------------------------------
@@ -508,7 +511,9 @@ def _resumed_model(path: Path, speakers: int) -> DiT:
     return DiT(found)
 
 
-def train_rift(config: RIFTTrainConfig, show_progress: bool = False) -> RIFTTrainResult:
+def train_rift(
+    config: RIFTTrainConfig, show_progress: bool = False, extra_logger: Logger | None = None
+) -> RIFTTrainResult:
     """Train as configured (see `timbrel.train.rift_config`); a run whose folder holds checkpoints
     continues from the newest. Under torchrun every process calls this."""
     training = config.training
@@ -560,7 +565,7 @@ def train_rift(config: RIFTTrainConfig, show_progress: bool = False) -> RIFTTrai
         vocoder = None
         if context.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
-            logger = make_logger(config, run_dir, context)
+            logger = make_logger(config, run_dir, context, extra_logger)
             indices = list(range(len(test_set)))[: config.validation.max_items or None]
             size = training.batch_size_per_gpu
             test_batches = [
