@@ -1,0 +1,188 @@
+"""RVC's multi-period discriminator: one scale discriminator plus one period discriminator per period.
+
+State-dict keys equal the reference's (``discriminators.{i}.convs.{j}.weight_g/weight_v/bias``,
+``discriminators.{i}.conv_post.*``; index 0 is the scale discriminator), so pretrained
+``f0D40k.pth`` files load with ``strict=True``.
+
+Two exact savings over the reference formulation:
+* real and generated audio go through every sub-discriminator in one batched call;
+* the period discriminators' (k, 1) Conv2d kernels never mix the ``period`` columns, so each
+  is a Conv1d over the folded time axis with the columns moved into the batch. The stored
+  parameters keep the Conv2d shapes ([out, in, k, 1]); their feature maps are laid out as
+  (b * period, channels, frames) instead of (b, channels, frames, period), which leaves every
+  loss (means over all elements) unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from timbrel.nn.legacy_weight_norm import WeightNormConv1d
+
+LRELU_SLOPE = 0.1
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    """periods: one period discriminator each. scale_channels/scale_groups: the six convs of the
+    scale discriminator; period_channels: the five convs of each period discriminator."""
+
+    periods: tuple[int, ...] = (2, 3, 5, 7, 11, 17, 23, 37)
+    scale_channels: tuple[int, ...] = (16, 64, 256, 1024, 1024, 1024)
+    scale_groups: tuple[int, ...] = (1, 4, 16, 64, 256, 1)
+    period_channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)
+
+    def __post_init__(self) -> None:
+        if len(self.scale_channels) != 6 or len(self.scale_groups) != 6 or len(self.period_channels) != 5:
+            raise ValueError("the scale discriminator has 6 convs and each period discriminator 5")
+        if any(p < 1 for p in self.periods):
+            raise ValueError(f"periods must be positive, got {self.periods}")
+
+    @classmethod
+    def for_version(cls, version: str) -> DiscriminatorConfig:
+        """v1: MultiPeriodDiscriminator (periods 2..17); v2: MultiPeriodDiscriminatorV2 (adds 23, 37)."""
+        if version == "v1":
+            return cls(periods=(2, 3, 5, 7, 11, 17))
+        if version == "v2":
+            return cls()
+        raise ValueError(f"version {version!r} is not 'v1' or 'v2'")
+
+    @classmethod
+    def tiny(cls) -> DiscriminatorConfig:
+        """Narrow layers with the real structure, for tests."""
+        return cls(
+            periods=(2, 3, 5),
+            scale_channels=(4, 16, 16, 32, 32, 32),
+            scale_groups=(1, 4, 4, 8, 8, 1),
+            period_channels=(8, 16, 32, 32, 32),
+        )
+
+
+class PeriodConv(nn.Module):
+    """A weight-normed Conv2d with a (k, 1) kernel, applied as a Conv1d to (b * period, in, frames).
+
+    Parameters as the legacy weight norm stores them: bias (out,), weight_g (out, 1, 1, 1),
+    weight_v (out, in, k, 1).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int):
+        super().__init__()
+        self.stride = stride
+        self.padding = padding
+        bound = 1 / (in_channels * kernel_size) ** 0.5
+        self.bias = nn.Parameter(torch.empty(out_channels).uniform_(-bound, bound))
+        weight = torch.empty(out_channels, in_channels, kernel_size, 1)
+        nn.init.kaiming_uniform_(weight, a=5**0.5)
+        self.weight_g = nn.Parameter(torch.norm_except_dim(weight, 2, 0))
+        self.weight_v = nn.Parameter(weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (n, in, frames) -> (n, out, frames')."""
+        weight = torch._weight_norm(self.weight_v, self.weight_g, 0)[..., 0]
+        return F.conv1d(x, weight, self.bias, self.stride, self.padding)
+
+
+class ScaleDiscriminator(nn.Module):
+    """The reference's DiscriminatorS on raw audio."""
+
+    def __init__(self, config: DiscriminatorConfig):
+        super().__init__()
+        kernels, strides, paddings = (15, 41, 41, 41, 41, 5), (1, 4, 4, 4, 4, 1), (7, 20, 20, 20, 20, 2)
+        in_channels = (1, *config.scale_channels[:-1])
+        self.convs = nn.ModuleList(
+            WeightNormConv1d(i, o, k, s, groups=g, padding=p)
+            for i, o, k, s, g, p in zip(
+                in_channels,
+                config.scale_channels,
+                kernels,
+                strides,
+                config.scale_groups,
+                paddings,
+                strict=True,
+            )
+        )
+        self.conv_post = WeightNormConv1d(config.scale_channels[-1], 1, 3, 1, padding=1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """x: (b, 1, n) -> score (b, frames), feature maps [(b, c, frames_l)]."""
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        return torch.flatten(x, 1, -1), fmap
+
+
+class PeriodDiscriminator(nn.Module):
+    """The reference's DiscriminatorP(period): audio folded into columns of ``period`` samples."""
+
+    def __init__(self, period: int, config: DiscriminatorConfig):
+        super().__init__()
+        self.period = period
+        channels = config.period_channels
+        in_channels = (1, *channels[:-1])
+        strides = (3, 3, 3, 3, 1)
+        self.convs = nn.ModuleList(
+            PeriodConv(i, o, 5, s, 2) for i, o, s in zip(in_channels, channels, strides, strict=True)
+        )
+        self.conv_post = PeriodConv(channels[-1], 1, 3, 1, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        """x: (b, 1, n) -> score (b, frames * period) in the reference's order, feature maps
+        [(b * period, c, frames_l)] (item-major: rows i * period .. (i + 1) * period - 1 are item i)."""
+        b, c, n = x.shape
+        p = self.period
+        if n % p:
+            x = F.pad(x, (0, p - n % p), "reflect")
+            n = x.shape[-1]
+        # (b, c, n // p, p) in the reference; here the p columns become batch rows.
+        x = x.view(b, c, n // p, p).permute(0, 3, 1, 2).reshape(b * p, c, n // p)
+        fmap = []
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), LRELU_SLOPE)
+            fmap.append(x)
+        x = self.conv_post(x)
+        fmap.append(x)
+        score = x.view(b, p, -1).transpose(1, 2).reshape(b, -1)
+        return score, fmap
+
+
+@dataclass(frozen=True)
+class DiscriminatorOutput:
+    """One entry per sub-discriminator. Scores (b, frames_k); feature maps as each one lays them out."""
+
+    real_scores: list[Tensor]
+    fake_scores: list[Tensor]
+    real_fmaps: list[list[Tensor]]
+    fake_fmaps: list[list[Tensor]]
+
+
+class MultiPeriodDiscriminator(nn.Module):
+    """MultiPeriodDiscriminator (v1) / MultiPeriodDiscriminatorV2 (v2), by ``config.periods``."""
+
+    def __init__(self, config: DiscriminatorConfig = DiscriminatorConfig()):
+        super().__init__()
+        self.config = config
+        self.discriminators = nn.ModuleList(
+            [ScaleDiscriminator(config), *(PeriodDiscriminator(p, config) for p in config.periods)]
+        )
+
+    def forward(self, real: Tensor, fake: Tensor) -> DiscriminatorOutput:
+        """real, fake: (b, 1, n) -> scores and feature maps of both, from one batched call per
+        sub-discriminator."""
+        b = real.shape[0]
+        both = torch.cat([real, fake], dim=0)
+        out = DiscriminatorOutput([], [], [], [])
+        for discriminator in self.discriminators:
+            score, fmap = discriminator(both)
+            out.real_scores.append(score[:b])
+            out.fake_scores.append(score[b:])
+            # Feature maps hold whole items in consecutive rows, so halving the rows splits them.
+            out.real_fmaps.append([f[: f.shape[0] // 2] for f in fmap])
+            out.fake_fmaps.append([f[f.shape[0] // 2 :] for f in fmap])
+        return out

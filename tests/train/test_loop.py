@@ -1,0 +1,96 @@
+"""The generic loop with the RVC task: exact resume, and 2-process DDP equal to one process."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections import Counter
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from tests.train.ddp_worker import Recorder, train
+from tests.train.experiment import make_experiment
+from timbrel.models.rvc.training import build_filelist
+from timbrel.train.loop import LoopConfig
+from timbrel.train.rvc import RVCTrainConfig, train_rvc
+
+
+@pytest.fixture(scope="module")
+def experiment(fixtures, tmp_path_factory):
+    return make_experiment(fixtures, tmp_path_factory.mktemp("rvc-train"), seconds=40.0)
+
+
+def _config(**loop) -> RVCTrainConfig:
+    return RVCTrainConfig(
+        model_size="tiny",
+        sample_rate=32000,
+        batch_size=2,
+        validation_items=0,
+        save_weights=False,
+        tensorboard=False,
+        loop=LoopConfig(epochs=2, save_every_epochs=None, log_every_steps=1, show_progress=False, **loop),
+    )
+
+
+def test_restarting_continues_exactly_where_the_run_stopped(experiment, tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    for folder in (whole, split):
+        shutil.copytree(experiment, folder)
+    uninterrupted = Recorder()
+    train_rvc(whole, _config(), logger=uninterrupted)
+    steps = max(uninterrupted.figures)
+    assert steps >= 8  # two epochs of several batches: the stop below falls inside the first epoch
+
+    first = Recorder()
+    stopped = train_rvc(split, _config(max_steps=3), logger=first)
+    assert (stopped.position.step, stopped.position.epoch, stopped.position.batch) == (3, 1, 3)
+    assert (split / "G_3.pth").is_file() and (split / "D_3.pth").is_file()
+    second = Recorder()
+    finished = train_rvc(split, _config(), logger=second)
+    assert finished.position.step == steps
+    assert sorted(second.figures) == list(range(4, steps + 1))
+    for step in range(1, steps + 1):
+        resumed = first.figures.get(step) or second.figures[step]
+        assert resumed == uninterrupted.figures[step], step
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(experiment, tmp_path):
+    lines = build_filelist(experiment, "v2", use_f0=True)
+    (tmp_path / "filelist.txt").write_text("\n".join(lines))
+    sizes = [
+        (experiment / "0_gt_wavs" / line.split("|")[0].rsplit("/", 1)[1]).stat().st_size for line in lines
+    ]
+    # Items of one length: the KL term is a mean over all valid frames of the batch, which only
+    # splits into equal per-process shares when every item has as many frames.
+    common = Counter(sizes).most_common(1)[0][0]
+    same = [i for i, size in enumerate(sizes) if size == common]
+    assert len(same) >= 4
+    global_batches = [same[0:2], same[2:4]]
+    single, double = tmp_path / "single.pt", tmp_path / "double.pt"
+    train(0, 1, str(tmp_path), global_batches, str(single), _free_port())
+    mp.spawn(train, args=(2, str(tmp_path), global_batches, str(double), _free_port()), nprocs=2, join=True)
+    one, two = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
+    assert sorted(one["figures"]) == sorted(two["figures"]) == [1, 2]
+    for step, figures in one["figures"].items():
+        for name, value in figures.items():
+            assert two["figures"][step][name] == pytest.approx(value, rel=1e-4, abs=1e-6), (step, name)
+    # AdamW's first steps move each weight by about ±lr whatever the gradient's size, so an
+    # element whose gradient is rounding noise (e.g. attention key biases, analytically zero) may
+    # move the other way: all weights agree within that bound, and nearly all of them exactly.
+    bound = 2 * RVCTrainConfig().optim.learning_rate * len(global_batches)
+    for part in ("generator", "discriminator"):
+        differ = total = 0
+        for key, value in one[part].items():
+            error = (two[part][key] - value).abs()
+            assert error.max() <= bound, key
+            differ += int((error > 1e-6).sum())
+            total += value.numel()
+        assert differ <= 1e-3 * total, (part, differ, total)
