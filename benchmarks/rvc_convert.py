@@ -36,6 +36,7 @@ from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.fcpe import fcpe_extractor
 
 REFERENCE_RTF_PM_INDEX = 76.0 / 30.0  # reference-speed.md: 76 s for 30 s, pm, index 0.5
+ROUNDS = 2
 
 
 def _reference_attention(self: RelativeSelfAttention, x: torch.Tensor, key_mask=None) -> torch.Tensor:
@@ -178,35 +179,43 @@ def run(quick: bool = False) -> dict:
             split = ", ".join(f"{name} {value:.1f} s" for name, value in timer.seconds.items())
             print(f"{key}: RTF {elapsed / seconds:.2f} ({elapsed:.1f} s; {split})", flush=True)
 
+    # The shared machine's load changes by the minute, so the three pm/index-0.5 variants take
+    # turns, and each keeps its fastest round.
     baseline_synth, baseline_content = _models(fold=False)
     baseline = RVCVoice(baseline_synth, baseline_content, _pitch(rmvpe), index)
-    options = RVCConvertOptions(f0_method="pm", index_rate=0.5)
-    with _reference_formulation():
-        _time_conversion(baseline, audio[:16000], options)
-        baseline_s = _time_conversion(baseline, audio, options)
-    ours_s = results["pm_index_0.5"]["total_s"]
+    voice.index = index
+    plain = RVCConvertOptions(f0_method="pm", index_rate=0.5)
+    bf16 = RVCConvertOptions(f0_method="pm", index_rate=0.5, precision="bf16")
+
+    def ours(options):
+        return lambda clip: _time_conversion(voice, clip, options)
+
+    def reference(clip):
+        with _reference_formulation():
+            return _time_conversion(baseline, clip, plain)
+
+    variants = {"ours": ours(plain), "reference formulation": reference, "bf16": ours(bf16)}
+    best = {name: math.inf for name in variants}
+    for run_once in variants.values():
+        run_once(audio[:16000])
+    for _ in range(ROUNDS):
+        for name, run_once in variants.items():
+            best[name] = min(best[name], run_once(audio))
+    ours_s, baseline_s, bf16_s = best["ours"], best["reference formulation"], best["bf16"]
+    results["pm_index_0.5_alternating_s"] = ours_s
     results["baseline_pm_index_0.5_s"] = baseline_s
     results["speedup_vs_baseline"] = baseline_s / ours_s
+    results["pm_index_0.5_bf16_s"] = bf16_s
+    results["bf16_speedup_vs_baseline"] = baseline_s / bf16_s
     print(
-        f"pm, index 0.5: ours {ours_s:.1f} s vs reference formulation {baseline_s:.1f} s in this run "
-        f"-> {baseline_s / ours_s:.2f}x; reference-speed.md's RTF {REFERENCE_RTF_PM_INDEX:.2f} "
-        f"-> {REFERENCE_RTF_PM_INDEX / results['pm_index_0.5']['rtf']:.2f}x",
+        f"pm, index 0.5, best of {ROUNDS} alternating rounds: ours {ours_s:.1f} s vs reference "
+        f"formulation {baseline_s:.1f} s -> {baseline_s / ours_s:.2f}x; reference-speed.md's RTF "
+        f"{REFERENCE_RTF_PM_INDEX:.2f} -> {REFERENCE_RTF_PM_INDEX * seconds / ours_s:.2f}x",
         flush=True,
     )
-    options = RVCConvertOptions(f0_method="pm", index_rate=0.5, precision="bf16")
-    voice.index = index
-    _time_conversion(voice, audio[:16000], options)
-    timer.seconds.clear()
-    bf16_s = _time_conversion(voice, audio, options)
-    results["pm_index_0.5_bf16"] = {
-        "rtf": bf16_s / seconds,
-        "split_s": dict(timer.seconds),
-        "total_s": bf16_s,
-    }
-    split = ", ".join(f"{name} {value:.1f} s" for name, value in timer.seconds.items())
     print(
-        f"pm, index 0.5, precision bf16 (opt-in): RTF {bf16_s / seconds:.2f} ({bf16_s:.1f} s; {split}) "
-        f"-> {baseline_s / bf16_s:.2f}x the reference formulation",
+        f"pm, index 0.5, precision bf16 (opt-in, other numbers): {bf16_s:.1f} s "
+        f"-> {baseline_s / bf16_s:.2f}x the reference formulation, {ours_s / bf16_s:.2f}x fp32",
         flush=True,
     )
     if not quick:
