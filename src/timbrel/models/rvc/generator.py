@@ -216,6 +216,10 @@ class Generator(nn.Module):
         return weights
 
 
+# Measured on a 2-core AVX-512 machine (v2-40k, 4 s): channels-last convolutions cut the decoder's
+# CPU time by about 18%; tiling the last two stages (64 and 32 channels at the highest rates) in
+# 40000-sample tiles saved about 4% more; tiling the whole stack lost more to the halos of its
+# wide early stages than the cache gained.
 TILED_FROM_STAGE = 2
 DEFAULT_TILE_SAMPLES = 40000
 _WEIGHT_NORMED = (WeightNormConv1d, WeightNormConvTranspose1d)
