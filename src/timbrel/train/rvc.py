@@ -281,6 +281,13 @@ class _Saver:
         self.best = BestCheckpoint(config.best_metric)
         self.best_path: Path | None = None
         self.history: list[dict[str, float]] = []
+        # A resumed run keeps judging against the best of the validations before it.
+        if (root / "validation.json").is_file():
+            self.history = json.loads((root / "validation.json").read_text(encoding="utf-8"))
+            for row in self.history:
+                self.best.offer(int(row["step"]), row)
+            path = root / "weights" / f"{name}_best.pth"
+            self.best_path = path if path.is_file() else None
 
     def __call__(self, position: Position) -> None:
         model_config = self.task.generator.config
