@@ -17,14 +17,17 @@ from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
 from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
 from timbrel.eval.report import write_report as write_eval_report
+from timbrel.features.extract_rift import RIFTExtractConfig, extract_rift_features, list_utterances
 from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
+from timbrel.models.rift.pipeline import RIFTConvertOptions
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index, index_file_name
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
+from timbrel.weights.rift_voice import load_rift_feature_models, load_rift_voice
 from timbrel.weights.rvc import load_voice_model
 from timbrel.weights.rvc_index import read_index, write_index
 
@@ -105,19 +108,21 @@ def load(
     index: str | Path | None = None,
     hubert: str | Path | None = None,
     rmvpe: str | Path | None = None,
+    contentvec: str | Path | None = None,
+    vocoder: str | Path | None = None,
 ) -> VoiceModel:
-    """Load a voice model; its family comes from the file (RVC .pth). Standard weights it needs
-    (HuBERT, RMVPE) come from the given paths, else from the cache (`timbrel download`)."""
+    """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt). Standard
+    weights it needs (HuBERT or ContentVec, RMVPE, the vocoder) come from the given paths, else
+    from the cache (`timbrel download`)."""
     path = Path(model)
-    family = model_family(path)
-    if family == "rvc":
+    if model_family(path) == "rvc":
         return RVCVoice(
             load_voice_model(path),
             load_hubert(find_weight("hubert", hubert)),
             PitchModels(rmvpe),
             read_index(index) if index is not None else None,
         )
-    raise BadInputError(path, f"loading {family} models is not supported yet")
+    return load_rift_voice(path, contentvec, rmvpe, vocoder)
 
 
 def model_family(path: str | Path) -> str:
@@ -131,7 +136,7 @@ def model_family(path: str | Path) -> str:
     return families[path.suffix.lower()]
 
 
-CONVERT_OPTIONS = {"rvc": RVCConvertOptions}
+CONVERT_OPTIONS = {"rvc": RVCConvertOptions, "rift": RIFTConvertOptions}
 
 
 def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
@@ -165,6 +170,20 @@ def extract_rvc(
     total = len(list((experiment_dir / "1_16k_wavs").glob("*.wav")))
     with progress_bar("extracting (rvc)", total, show_progress) as advance:
         return extract_rvc_features(experiment_dir, content_model, PitchModels(rmvpe), config, advance)
+
+
+def extract_rift(
+    data_dir: str | Path,
+    config: RIFTExtractConfig = RIFTExtractConfig(),
+    contentvec: str | Path | None = None,
+    rmvpe: str | Path | None = None,
+    show_progress: bool = False,
+) -> list[Outcome]:
+    """mel, rms, f0 and ContentVec files next to every wav of a RIFT dataset, resumable."""
+    models = load_rift_feature_models(contentvec, rmvpe, features=config.features)
+    total = len(list_utterances(data_dir))
+    with progress_bar("extracting (rift)", total, show_progress) as advance:
+        return extract_rift_features(data_dir, models, config, advance)
 
 
 def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int | None = None) -> Path:
@@ -215,10 +234,12 @@ def train_rvc(
     hubert: str | Path | None = None,
     rmvpe: str | Path | None = None,
     show_progress: bool = False,
+    logger: Any = None,
 ) -> Any:
     """RVC training, one click: prepare ``input_dir`` (when given), extract, train, build the index;
     each stage skips the work already done, and training continues from the newest checkpoint.
-    ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult."""
+    ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult.
+    ``logger``: another timbrel.train.logger.Logger to receive the figures (e.g. a live plot)."""
     from dataclasses import replace
 
     from timbrel.train.rvc import RVCTrainConfig
@@ -240,7 +261,22 @@ def train_rvc(
         extract = RVCExtractConfig(version=config.version, f0_method=f0_method if config.use_f0 else None)
         extract_rvc(experiment_dir, extract, hubert, rmvpe, show_progress=show_progress)
     loop = replace(config.loop, show_progress=show_progress and config.loop.show_progress)
-    result = run_training(experiment_dir, replace(config, loop=loop))
+    result = run_training(experiment_dir, replace(config, loop=loop), logger)
     if stage == "all" and not list(experiment_dir.glob("added_IVF*.index")):
         build_rvc_index(experiment_dir, config.version, seed=config.seed)
     return result
+
+
+def train_rift(
+    data_dir: str | Path, config: Any = None, show_progress: bool = False, logger: Any = None
+) -> Any:
+    """Train a RIFT (RIFT-SVC DiT) voice model on ``data_dir`` (``<speaker>/<stem>.wav`` with
+    meta_info.json and the extracted feature files beside each wav). ``config``: a RIFTTrainConfig
+    (default: the fine-tuning config; ``RIFTTrainConfig.pretrain()`` trains from scratch); its
+    dataset.data_dir is replaced by ``data_dir``. Restarting the same run continues from its newest
+    checkpoint -> RIFTTrainResult."""
+    from timbrel.train.rift import train_rift as run_training
+    from timbrel.train.rift_config import RIFTTrainConfig
+
+    config = config if config is not None else RIFTTrainConfig.finetune()
+    return run_training(config.with_data_dir(data_dir), show_progress=show_progress, extra_logger=logger)

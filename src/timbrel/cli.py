@@ -220,6 +220,21 @@ def index(
     console.print(f"wrote {api.build_rvc_index(logs_dir / experiment, version)}", soft_wrap=True)
 
 
+@extract_app.command("rift")
+def extract_rift(
+    data_dir: Path = typer.Argument(..., help="Dataset folder from `timbrel prepare rift` (data/<dataset>)."),
+    contentvec: Path | None = typer.Option(None, help="ContentVec folder (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
+) -> None:
+    """Write <stem>.mel.pt, .rms.pt, .f0.pt and .cvec.pt next to each wav (skips what is done)."""
+    from timbrel import api
+    from timbrel.features.extract_rift import RIFTExtractConfig
+
+    config = _overrides(RIFTExtractConfig(), set_)
+    _report_outcomes(api.extract_rift(data_dir, config, contentvec, rmvpe, show_progress=True), "extracted")
+
+
 @app.command("eval")
 def evaluate(
     converted: Path = typer.Argument(..., help="Folder of converted files."),
@@ -252,7 +267,7 @@ def evaluate(
 @app.command()
 def demo(
     output: Path = typer.Argument(Path("demo-output"), help="Folder for everything the demo makes."),
-    seconds_per_singer: float = typer.Option(60.0, help="Length of the synthetic corpus per singer."),
+    seconds_per_singer: float = typer.Option(40.0, help="Length of the synthetic corpus per singer."),
 ) -> None:
     """Run the offline end-to-end demo on a synthetic corpus (no downloads)."""
     from timbrel.demo import run_demo
@@ -268,6 +283,8 @@ def convert(
     index: Path | None = typer.Option(None, help="RVC retrieval index (.index)."),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    contentvec: Path | None = typer.Option(None, help="RIFT: ContentVec folder (default: the cache)."),
+    vocoder: Path | None = typer.Option(None, help="RIFT: NSF-HiFiGAN folder (default: the cache)."),
     key: float | None = typer.Option(None, "--key", help="Key shift in semitones."),
     speaker: str | None = typer.Option(None, help="Speaker id (or name for RIFT)."),
     f0_method: str | None = typer.Option(
@@ -284,6 +301,18 @@ def convert(
         None, help="RVC: median filter radius for harvest (>= 3 filters)."
     ),
     output_sample_rate: int | None = typer.Option(None, help="RVC: resample the output to this rate."),
+    infer_steps: int | None = typer.Option(None, help="RIFT: sampling steps (default 32)."),
+    ds_cfg_strength: float | None = typer.Option(None, help="RIFT: content-downsampling guidance (0.2)."),
+    spk_cfg_strength: float | None = typer.Option(None, help="RIFT: speaker guidance (0.8)."),
+    skip_cfg_strength: float | None = typer.Option(None, help="RIFT: skip-layer guidance (0 = off)."),
+    cfg_skip_layers: str | None = typer.Option(
+        None, help="RIFT: blocks the skip guidance leaves out, e.g. 6 or 5,6."
+    ),
+    cfg_rescale: float | None = typer.Option(None, help="RIFT: guidance rescale (0.7)."),
+    cvec_downsample_rate: int | None = typer.Option(None, help="RIFT: negative content downsampling (2)."),
+    robust_f0: int | None = typer.Option(None, help="RIFT: 0 RMVPE, 1 fill gaps from dio/Praat, 2 ensemble."),
+    batch_size: int | None = typer.Option(None, help="RIFT: slices sampled together."),
+    precision: str | None = typer.Option(None, help="RIFT: fp32 (default), bf16 or fp16."),
     overwrite: bool = typer.Option(False, help="Replace outputs that already exist."),
     set_: list[str] = typer.Option([], "--set", help="Any other option of the model family: name=value."),
 ) -> None:
@@ -291,7 +320,7 @@ def convert(
     from timbrel import api
     from timbrel.core.config import parse_scalar
 
-    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe)
+    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe, contentvec=contentvec, vocoder=vocoder)
     given = {
         "key_shift_semitones": key,
         "speaker": int(speaker) if speaker is not None and speaker.isdigit() else speaker,
@@ -301,6 +330,16 @@ def convert(
         "rms_mix_rate": rms_mix_rate,
         "filter_radius": filter_radius,
         "output_sample_rate": output_sample_rate,
+        "infer_steps": infer_steps,
+        "ds_cfg_strength": ds_cfg_strength,
+        "spk_cfg_strength": spk_cfg_strength,
+        "skip_cfg_strength": skip_cfg_strength,
+        "cfg_skip_layers": [int(x) for x in cfg_skip_layers.split(",")] if cfg_skip_layers else None,
+        "cfg_rescale": cfg_rescale,
+        "cvec_downsample_rate": cvec_downsample_rate,
+        "robust_f0": robust_f0,
+        "batch_size": batch_size,
+        "precision": precision,
     }
     values = {name: value for name, value in given.items() if value is not None}
     for item in set_:
@@ -462,3 +501,123 @@ def train_rvc(
     )
     if result.best_voice_model is not None:
         console.print(f"best by validation: {result.best_voice_model}", soft_wrap=True)
+
+
+@train_app.command("rift")
+def train_rift(
+    data_dir: Path = typer.Argument(..., help="Prepared RIFT dataset (meta_info.json, features extracted)."),
+    preset: str = typer.Option(
+        "finetune", help="finetune (from a pretrained DiT) or pretrain (from scratch)."
+    ),
+    model_size: str | None = typer.Option(
+        None, "--model", help="dit-512-8, dit-768-12 or dit-1024-16 (default: the pretrained file's)."
+    ),
+    run_name: str | None = typer.Option(None, help="Checkpoints go to OUTPUT_DIR/RUN_NAME."),
+    output_dir: Path | None = typer.Option(None, help="Folder of runs (default: ckpts)."),
+    pretrained: Path | None = typer.Option(None, help="RIFT-SVC .ckpt or Timbrel model to start from."),
+    learning_rate: float | None = typer.Option(None, help="Peak learning rate."),
+    weight_decay: float | None = typer.Option(None, help="Weight decay of the matrices."),
+    max_steps: int | None = typer.Option(None, help="Optimizer steps in total."),
+    batch_size: int | None = typer.Option(None, help="Batch size per process (batch_size_per_gpu)."),
+    grad_accumulation: int | None = typer.Option(None, help="Micro-batches per optimizer step."),
+    save_every: int | None = typer.Option(None, help="Checkpoint every N steps (save_per_steps)."),
+    test_every: int | None = typer.Option(None, help="Validate every N steps (test_per_steps)."),
+    time_schedule: str | None = typer.Option(None, help="lognorm or uniform."),
+    freeze_adaln_and_tembed: bool | None = typer.Option(
+        None, "--freeze-adaln-and-tembed/--train-adaln-and-tembed", help="Freeze adaLN and time embedding."
+    ),
+    drop_speaker_probability: float | None = typer.Option(None, help="Speaker dropout (drop_spk_prob)."),
+    logger: str | None = typer.Option(None, help="tensorboard, wandb or none."),
+    save_weights_only: bool | None = typer.Option(
+        None, "--save-weights-only/--save-full-state", help="Exported .ckpt without/with optimizer state."
+    ),
+    resume: Path | None = typer.Option(None, help="Checkpoint to resume from (resume_from_checkpoint)."),
+    wandb_resume_id: str | None = typer.Option(None, help="W&B run id to continue."),
+    device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto."),
+    precision: str | None = typer.Option(None, help="fp32; on GPU also bf16 (the reference)."),
+    vocoder: Path | None = typer.Option(None, help="NSF-HiFiGAN folder: validation reports mcd/psnr/si_snr."),
+    config_file: Path | None = typer.Option(None, "--config", help="A .toml or .json RIFTTrainConfig."),
+    set_: list[str] = typer.Option([], "--set", help="Override any config field: dotted.name=value."),
+) -> None:
+    """Train a RIFT voice model; restarting the same run continues from its newest checkpoint.
+
+    Several GPUs: torchrun --nproc-per-node 2 -m timbrel train rift DATA_DIR ...
+    """
+    from rich.markup import escape
+
+    from timbrel import api
+    from timbrel.core.config import load_file
+    from timbrel.core.errors import TimbrelError
+    from timbrel.train.rift_config import RIFTTrainConfig
+
+    presets = {"finetune": RIFTTrainConfig.finetune, "pretrain": RIFTTrainConfig.pretrain}
+    if preset not in presets:
+        raise typer.BadParameter(f"{preset!r}; allowed: {sorted(presets)}", param_hint="--preset")
+    config = load_file(RIFTTrainConfig, config_file) if config_file is not None else presets[preset]()
+    options = {
+        "model.size": model_size,
+        "training.run_name": run_name,
+        "training.output_dir": output_dir,
+        "training.pretrained_path": pretrained,
+        "training.learning_rate": learning_rate,
+        "training.weight_decay": weight_decay,
+        "training.max_steps": max_steps,
+        "training.batch_size_per_gpu": batch_size,
+        "training.grad_accumulation_steps": grad_accumulation,
+        "training.save_per_steps": save_every,
+        "training.test_per_steps": test_every,
+        "training.time_schedule": time_schedule,
+        "training.freeze_adaln_and_tembed": freeze_adaln_and_tembed,
+        "training.drop_spk_prob": drop_speaker_probability,
+        "training.logger": logger,
+        "training.save_weights_only": save_weights_only,
+        "training.resume_from_checkpoint": resume,
+        "training.wandb_resume_id": wandb_resume_id,
+        "training.device": device,
+        "training.precision": precision,
+        "validation.vocoder_path": vocoder,
+    }
+    given = [
+        f"{k}={json.dumps(str(v) if isinstance(v, Path) else v)}" for k, v in options.items() if v is not None
+    ]
+    try:
+        config = _overrides(config, given + list(set_))
+        result = api.train_rift(data_dir, config, show_progress=True)
+    except TimbrelError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+    console.print(f"trained to step {result.step}; checkpoints in {result.run_dir}", soft_wrap=True)
+    if result.best is not None:
+        metric, value, step = result.best
+        console.print(f"best {metric} {value:.4f} at step {step}: {result.run_dir / 'best.safetensors'}")
+
+
+@app.command()
+def ui(
+    workspace: Path = typer.Option(
+        Path("timbrel-workspace"), help="Folder the app reads from and writes everything to."
+    ),
+    host: str = typer.Option(
+        "127.0.0.1", help="Address to listen on; anything but this machine exposes the app (warned)."
+    ),
+    port: int | None = typer.Option(None, help="Port (default: the first free one from 7860)."),
+    share: bool = typer.Option(False, help="Also publish a public gradio.live link (warned)."),
+    max_upload_mb: float = typer.Option(500.0, help="Largest file the page accepts, in MB."),
+    hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    contentvec: Path | None = typer.Option(None, help="RIFT: ContentVec folder (default: the cache)."),
+    vocoder: Path | None = typer.Option(None, help="RIFT: NSF-HiFiGAN folder (default: the cache)."),
+) -> None:
+    """Start the web UI on this machine (ui extra): dataset, features, index, train, convert, models."""
+    try:
+        from timbrel.ui.app import exposure_warning, serve
+    except ImportError as error:
+        console.print(
+            f"[red]error:[/red] the web UI needs the [ui] extra: pip install 'timbrel[ui]' ({error})"
+        )
+        raise typer.Exit(1) from None
+    warning = exposure_warning(host, share)
+    if warning:
+        console.print(f"[yellow]{warning}[/yellow]", soft_wrap=True)
+    weights = {"hubert": hubert, "rmvpe": rmvpe, "contentvec": contentvec, "vocoder": vocoder}
+    serve(workspace, host=host, port=port, share=share, max_upload_mb=max_upload_mb, weights=weights)

@@ -68,3 +68,13 @@ def test_load_toml_and_json(tmp_path):
     (tmp_path / "c.yaml").write_text("workers: 3")
     with pytest.raises(ConfigError, match="toml or"):
         load_file(Outer, tmp_path / "c.yaml")
+
+
+@dataclass(frozen=True)
+class WithPreset:
+    inner: Inner = field(default_factory=lambda: Inner(threshold_db=-30.0, method="rmvpe"))
+
+
+def test_partial_nested_table_keeps_the_field_default():
+    config = from_dict(WithPreset, {"inner": {"threshold_db": -10}})
+    assert config.inner == Inner(threshold_db=-10.0, method="rmvpe")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from timbrel.core.errors import BadInputError
-from timbrel.dataset.jobs import Ledger, Outcome, run_jobs
+from timbrel.dataset.jobs import MIN_ITEMS_PER_WORKER, Ledger, Outcome, run_jobs
 
 
 def square_or_fail(value: int) -> Outcome:
@@ -15,14 +15,13 @@ def square_or_fail(value: int) -> Outcome:
 
 
 def test_errors_become_outcomes_and_order_is_kept():
+    items = list(range(1, 6)) * MIN_ITEMS_PER_WORKER  # enough for the worker pool to start
     for workers in (1, 2):
-        outcomes = run_jobs(
-            square_or_fail, [1, 2, 3, 4, 5], [f"item{i}" for i in range(1, 6)], workers, show_progress=False
-        )
-        assert [o.status for o in outcomes] == ["done", "done", "failed", "failed", "done"]
-        assert outcomes[1].details["square"] == 4
-        assert outcomes[2].reason == "item3.wav: odd number three"
-        assert outcomes[3].reason.startswith("item4: unexpected ZeroDivisionError")
+        outcomes = run_jobs(square_or_fail, items, [f"item{i}" for i in items], workers, show_progress=False)
+        assert [o.status for o in outcomes[:5]] == ["done", "done", "failed", "failed", "done"]
+        assert outcomes[6].details["square"] == 4
+        assert outcomes[7].reason == "item3.wav: odd number three"
+        assert outcomes[8].reason.startswith("item4: unexpected ZeroDivisionError")
 
 
 def test_ledger_matches_only_same_source_and_settings(tmp_path: Path):

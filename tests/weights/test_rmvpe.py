@@ -43,7 +43,7 @@ def test_missing_and_unexpected_keys_are_named(fixtures, tmp_path):
     del source["cnn.bias"]
     source["extra.weight"] = torch.zeros(1)
     torch.save(source, tmp_path / "broken.pt")
-    with pytest.raises(BadInputError, match=r"missing \['cnn.bias'\], unexpected \['extra.weight'\]"):
+    with pytest.raises(BadInputError, match=r"missing \['cnn.bias'\]; unexpected \['extra.weight'\]"):
         load_rmvpe(tmp_path / "broken.pt")
 
 

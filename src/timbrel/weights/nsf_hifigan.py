@@ -17,6 +17,7 @@ from torch import Tensor
 
 from timbrel.core.errors import BadInputError
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan, NsfHifiGanConfig
+from timbrel.weights.strict import load_strict
 
 CHECKPOINT_NAME = "model.ckpt"
 CONFIG_NAME = "config.json"
@@ -101,22 +102,5 @@ def load_nsf_hifigan(path: str | Path) -> NsfHifiGan:
         raise BadInputError(checkpoint, "expected {'generator': state_dict} (an NSF-HiFiGAN release file)")
     state = fold_weight_norm(data["generator"])
     model = NsfHifiGan(config)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k}: file {tuple(state[k].shape)}, model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    )
-    problems = [
-        f"{label} {items}"
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", wrong))
-        if items
-    ]
-    if problems:
-        raise BadInputError(
-            checkpoint, f"generator weights do not fit {config_path.name}: " + "; ".join(problems)
-        )
-    model.load_state_dict(state, strict=True)
+    load_strict(model, state, checkpoint, f"generator weights for {config_path.name}")
     return model.eval()

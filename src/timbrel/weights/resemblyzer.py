@@ -14,6 +14,7 @@ import torch
 from timbrel.core.errors import BadInputError
 from timbrel.features.voice_encoder import VoiceEncoder, VoiceEncoderConfig
 from timbrel.weights.packaged import find_packaged_weight
+from timbrel.weights.strict import check_state
 
 _TRAINING_ONLY = ("similarity_weight", "similarity_bias")
 
@@ -36,17 +37,6 @@ def load_voice_encoder(path: str | Path | None = None) -> VoiceEncoder:
         raise BadInputError(path, "not a Resemblyzer checkpoint (no 'model_state' table)")
     state_dict = {k: v for k, v in data["model_state"].items() if k not in _TRAINING_ONLY}
     encoder = VoiceEncoder(VoiceEncoderConfig())
-    expected = encoder.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        raise BadInputError(
-            path, f"Resemblyzer state dict: missing keys {missing}, unexpected keys {unexpected}"
-        )
-    for name, tensor in state_dict.items():
-        if tensor.shape != expected[name].shape:
-            raise BadInputError(
-                path, f"{name}: shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
-            )
+    check_state(state_dict, encoder.state_dict(), path, "Resemblyzer weights")
     encoder.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=True)
     return encoder.eval()

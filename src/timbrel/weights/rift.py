@@ -17,6 +17,7 @@ from torch import Tensor
 
 from timbrel.core.errors import BadInputError
 from timbrel.models.rift.dit import DiT, DiTConfig
+from timbrel.weights.strict import load_strict
 
 log = logging.getLogger(__name__)
 
@@ -98,22 +99,7 @@ def dit_state_dict(state_dict: dict[str, Tensor], path: str | Path) -> dict[str,
 
 def load_dit_strict(model: DiT, state: dict[str, Tensor], path: str | Path) -> None:
     """Copy `state` into `model`; any missing, unexpected or mis-shaped key is an error naming it."""
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(
-        f"{k}: file {tuple(state[k].shape)}, model {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in state and state[k].shape != v.shape
-    )
-    problems = [
-        f"{label} {items}"
-        for label, items in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", wrong))
-        if items
-    ]
-    if problems:
-        raise BadInputError(path, "DiT weights do not fit the model: " + "; ".join(problems))
-    model.load_state_dict(state, strict=True)
+    load_strict(model, state, path, "DiT weights")
 
 
 def load_rift_checkpoint(path: str | Path) -> RiftCheckpoint:

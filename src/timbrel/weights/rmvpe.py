@@ -17,6 +17,7 @@ from torch import Tensor
 
 from timbrel.core.errors import BadInputError
 from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig
+from timbrel.weights.strict import check_state
 
 _UNUSED_PREFIXES = ("unet.tf.",)  # RIFT's E2E0 builds a TimbreFilter its forward pass never calls
 
@@ -76,19 +77,6 @@ def rmvpe_from_state_dict(data: dict, path: str | Path = "<state dict>") -> E2E:
         raise BadInputError(path, f"RMVPE state dict lacks {error}") from None
     with torch.device("meta"):  # no memory for weights that are about to be replaced
         network = E2E(config)
-    expected = network.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
-    if missing or unexpected:
-        raise BadInputError(
-            path, f"RMVPE keys do not match {config}: missing {missing}, unexpected {unexpected}"
-        )
-    wrong_shapes = [
-        f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-        for k, v in state_dict.items()
-        if v.shape != expected[k].shape
-    ]
-    if wrong_shapes:
-        raise BadInputError(path, f"RMVPE tensor shapes do not match {config}: {wrong_shapes}")
+    check_state(state_dict, network.state_dict(), path, f"RMVPE weights for {config}")
     network.load_state_dict(state_dict, strict=True, assign=True)
     return network.float().eval()

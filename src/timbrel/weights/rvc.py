@@ -30,6 +30,7 @@ from timbrel.core.files import write_bytes_atomic
 from timbrel.models.rvc.config import CONTENT_DIM, SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
+from timbrel.weights.strict import check_state, load_strict
 
 _SAMPLE_RATE_LABELS = {32000: "32k", 40000: "40k", 48000: "48k"}
 _POSTERIOR_PREFIX = "enc_q."
@@ -143,7 +144,7 @@ def write_voice_model(
     )
     with torch.device("meta"):
         expected = Synthesizer(config, with_posterior=False)
-    _check_keys(expected, weights, path)
+    check_state(weights, expected.state_dict(), path)
     data = OrderedDict(
         weight=weights,
         config=config.to_exported_list(),
@@ -274,28 +275,7 @@ def synthesizer_config_from_state(state_dict: Mapping[str, Tensor]) -> Synthesiz
 
 def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], path: str | Path) -> None:
     """``module.load_state_dict(state_dict, strict=True)`` with an error naming every bad key."""
-    _check_keys(module, state_dict, path)
-    module.load_state_dict(state_dict, strict=True)
-
-
-def _check_keys(module: nn.Module, state_dict: Mapping[str, Tensor], path: str | Path) -> None:
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [
-        f"{k}: file {tuple(v.shape)}, model {tuple(expected[k].shape)}"
-        for k, v in state_dict.items()
-        if k in expected and tuple(v.shape) != tuple(expected[k].shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {missing}")
-    if unexpected:
-        problems.append(f"unexpected keys {unexpected}")
-    if mismatched:
-        problems.append(f"shape mismatches [{'; '.join(mismatched)}]")
-    if problems:
-        raise BadInputError(path, "weights do not fit the model: " + "; ".join(problems))
+    load_strict(module, state_dict, path)
 
 
 def _check_variant(path: Path, weights: Mapping[str, Tensor], version: str, use_f0: bool) -> None:

@@ -1,0 +1,596 @@
+"""Training RIFT voice models (RIFT-SVC spec 5) on the generic loop (timbrel.train.loop): fine-tuning from a
+pretrained DiT, pretraining from scratch, resuming, validation with the reference's metrics, checkpoints
+in Timbrel's format and RIFT-SVC's.
+
+Run it in one process, or in several with torchrun (DDP; gloo on CPU, nccl on CUDA). An epoch's
+permutation depends on (seed, epoch) only; each optimizer step takes world·accumulation micro-batches of
+batch_size_per_gpu consecutive items (shard s = rank·accumulation + micro-step), and each micro-batch
+draws its noise, times and dropped speakers from a (seed, step, shard) generator. A resumed run
+therefore continues exactly, and a run on 2 processes takes the same steps as one process accumulating 2.
+
+Files in `<output_dir>/<run_name>/`: at each checkpoint `model-step=<k>.safetensors` + `.json` and the
+loop's `train_state_<k>.pt` (optimizer state, position, RNG: a run started again continues from the
+newest); `model-step=<k>.ckpt` in RIFT-SVC's layout when export_lightning (with the optimizer state
+when save_weights_only is False); `last.*` links to the newest; `best.*` for the best validation; and
+`metrics.jsonl`. Checkpoints are written every gcd(save_per_steps, test_per_steps) steps, because
+validation runs after a checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from timbrel.core.config import to_dict
+from timbrel.core.errors import BadInputError, ConfigError
+from timbrel.features.mel import LogMelSpectrogram
+from timbrel.models.rift import flow
+from timbrel.models.rift.data import (
+    RIFTBatch,
+    RIFTSegments,
+    collate,
+    read_meta_info,
+    split_entries,
+)
+from timbrel.models.rift.dit import PRESETS, DiT, DiTConfig
+from timbrel.models.rift.metrics import METRICS
+from timbrel.models.rift.training import RIFTTrainSettings, RIFTTrainTask, draw, shard_generator
+from timbrel.nn.step_context import StepContext
+from timbrel.train.checkpoint import CheckpointStore, Position
+from timbrel.train.context import RunConfig, barrier, finish_run, start_run
+from timbrel.train.data import TrainData
+from timbrel.train.logger import FanOutLogger, Logger, NullLogger, TensorBoardLogger
+from timbrel.train.loop import LoopConfig, fit
+from timbrel.train.rift_config import LOWER_IS_BETTER, RIFTTrainConfig
+from timbrel.vocoders.nsf_hifigan import NsfHifiGan
+from timbrel.weights.nsf_hifigan import load_nsf_hifigan
+from timbrel.weights.rift import dit_config_from_cfg, dit_state_dict, load_pretrained_dit, read_lightning_file
+from timbrel.weights.rift_export import (
+    lightning_checkpoint,
+    reference_training_cfg,
+    save_lightning_checkpoint,
+)
+from timbrel.weights.rift_features import load_utterance_features
+from timbrel.weights.rift_native import (
+    is_native_model,
+    load_pretrained_native,
+    load_rift_model,
+    model_paths,
+    read_config,
+    save_rift_model,
+    save_rift_weights,
+)
+
+log = logging.getLogger(__name__)
+_VALIDATION_STEP = -1  # the draws of held-out batches come from a step number training never uses
+
+
+# Model --------------------------------------------------------------------------------------------------
+
+
+def _architecture(config: RIFTTrainConfig, speakers: int) -> DiTConfig:
+    size = config.model.size or "dit-512-8"
+    content_dim = config.model.content_dim
+    if size == "tiny":
+        return dataclasses.replace(DiTConfig.tiny(speakers), content_dim=content_dim)
+    dim, depth = PRESETS[size]
+    return DiTConfig(dim=dim, depth=depth, content_dim=content_dim, num_speakers=speakers)
+
+
+def _file_architecture(path: Path, speakers: int) -> DiTConfig | None:
+    """The architecture a pretrained or resumed file declares (None: a bare state dict)."""
+    if is_native_model(path):
+        model = read_config(path)["model"]
+        return dataclasses.replace(DiTConfig(**model), num_speakers=speakers)
+    cfg = (read_lightning_file(path).get("hyper_parameters") or {}).get("cfg")
+    if isinstance(cfg, dict) and isinstance(cfg.get("model"), dict):
+        return dit_config_from_cfg(cfg["model"], speakers, path)
+    return None
+
+
+def _check_size(config: RIFTTrainConfig, found: DiTConfig, path: Path) -> None:
+    wanted = config.model.size
+    if wanted is None:
+        return
+    expected = _architecture(config, found.num_speakers)
+    if (expected.dim, expected.depth, expected.head_dim) != (found.dim, found.depth, found.head_dim):
+        raise ConfigError(
+            f"model.size is {wanted} but {path} holds a DiT of dim {found.dim}, depth {found.depth}; "
+            "leave model.size unset to take the file's size"
+        )
+
+
+def build_model(config: RIFTTrainConfig, speakers: int) -> tuple[DiT, list[str]]:
+    """A DiT for `speakers` speakers: initialised as the reference does from scratch (seeded), then
+    filled from the pretrained file if any -> (model, keys left at their initialisation)."""
+    pretrained = config.training.pretrained_path
+    architecture = _architecture(config, speakers)
+    if pretrained is not None:
+        pretrained = Path(pretrained)
+        if not is_native_model(pretrained) and not pretrained.is_file():
+            raise BadInputError(pretrained, "no such pretrained checkpoint")
+        found = _file_architecture(pretrained, speakers)
+        if found is not None:
+            _check_size(config, found, pretrained)
+            architecture = found
+    model = DiT(architecture)
+    model.init_weights(torch.Generator().manual_seed(config.seed))
+    left_out: list[str] = []
+    if pretrained is not None:
+        if is_native_model(pretrained):
+            left_out = load_pretrained_native(model, pretrained)
+        else:
+            left_out = load_pretrained_dit(model, pretrained)
+    return model, left_out
+
+
+# Data ---------------------------------------------------------------------------------------------------
+
+
+def step_batches(n_items: int, batch_size: int, accumulation: int, seed: int):
+    """The loop's batches(epoch, rank, world_size): this process's micro-batches of the epoch, in order.
+
+    Each optimizer step takes world·accumulation micro-batches of consecutive items of a per-epoch
+    permutation; shard s = rank·accumulation + i is process `rank`'s i-th micro-batch of the step. The
+    tail that fills no step is dropped (drop_last)."""
+
+    def batches(epoch: int, rank: int, world_size: int) -> list[list[int]]:
+        shards = world_size * accumulation
+        steps = n_items // (batch_size * shards)
+        digest = hashlib.blake2b(f"rift-order/{seed}/{epoch}".encode(), digest_size=8).digest()
+        generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+        order = torch.randperm(n_items, generator=generator).tolist()
+        mine = []
+        for step in range(steps):
+            first = step * batch_size * shards
+            for shard in range(rank * accumulation, (rank + 1) * accumulation):
+                start = first + shard * batch_size
+                mine.append(order[start : start + batch_size])
+        return mine
+
+    return batches
+
+
+# Logging ------------------------------------------------------------------------------------------------
+
+
+class JsonlLogger:
+    """Scalars to `metrics.jsonl` (one JSON object per call), and to another logger."""
+
+    def __init__(self, path: Path, inner: Logger):
+        self.path, self.inner = path, inner
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({"step": step, **values}) + "\n")
+        self.inner.scalars(values, step)
+
+    def image(self, name: str, image: np.ndarray, step: int) -> None:
+        self.inner.image(name, image, step)
+
+    def audio(self, name: str, samples: np.ndarray, sample_rate: int, step: int) -> None:
+        self.inner.audio(name, samples, sample_rate, step)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class WandbLogger:
+    """Weights & Biases, as the reference: project and run name from the config, resumable by id."""
+
+    def __init__(self, config: RIFTTrainConfig):
+        try:
+            import wandb
+        except ImportError as error:
+            raise ConfigError("training.logger=wandb needs the wandb package (pip install wandb)") from error
+        training = config.training
+        self.wandb = wandb
+        self.run = wandb.init(
+            project=training.wandb_project,
+            name=training.run_name,
+            id=training.wandb_resume_id,
+            resume="allow",
+            config=to_dict(config),
+        )
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        self.run.log(dict(values), step=step)
+
+    def image(self, name: str, image: np.ndarray, step: int) -> None:
+        self.run.log({name: self.wandb.Image(image[::-1])}, step=step)
+
+    def audio(self, name: str, samples: np.ndarray, sample_rate: int, step: int) -> None:
+        self.run.log({name: self.wandb.Audio(samples, sample_rate=sample_rate)}, step=step)
+
+    def close(self) -> None:
+        self.run.finish()
+
+
+def make_logger(
+    config: RIFTTrainConfig, run_dir: Path, context: StepContext, extra: Logger | None = None
+) -> Logger:
+    """metrics.jsonl plus the configured logger (and ``extra``, e.g. the web UI's) on rank 0."""
+    if not context.is_main:
+        return NullLogger()
+    training = config.training
+    inner: Logger = NullLogger()
+    if training.logger == "tensorboard":
+        try:
+            inner = TensorBoardLogger(Path(training.log_dir) / training.run_name)
+        except ImportError as error:
+            raise ConfigError(f"{error}; or set training.logger=none") from error
+    elif training.logger == "wandb":
+        inner = WandbLogger(config)
+    return JsonlLogger(run_dir / "metrics.jsonl", inner if extra is None else FanOutLogger(inner, extra))
+
+
+# Validation ---------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def validate(
+    task: RIFTTrainTask,
+    batches: list[RIFTBatch],
+    eval_sample_steps: int,
+    vocoder: NsfHifiGan | None = None,
+    model: DiT | None = None,
+) -> dict[str, float]:
+    """Held-out metrics of `model` (default: the averaged weights of `task.evaluation()`): `loss`, the
+    flow loss over all valid elements with fixed draws; with a vocoder also mcd, psnr, si_snr and mse
+    (spec 5.4), averaged over items."""
+    if model is None:
+        with task.evaluation() as averaged:
+            return validate(task, batches, eval_sample_steps, vocoder, averaged)
+    total = 0.0
+    count = 0
+    per_item: dict[str, list[float]] = {name: [] for name in METRICS}
+    mel_extractor = LogMelSpectrogram().to(batches[0].mel.device) if vocoder is not None and batches else None
+    for index, batch in enumerate(batches):
+        generator = shard_generator(task.seed, _VALIDATION_STEP, index)
+        loss, _ = task.objective(batch, draw(batch, task.settings, generator), network=model)
+        valid = int(batch.frame_lengths.sum()) * batch.mel.shape[-1]
+        total += float(loss) * valid
+        count += valid
+        if vocoder is None:
+            continue
+        mask = batch.mask()
+        cond = model.condition(batch.f0_hz, batch.rms, batch.content, mask)
+
+        def velocity(t: Tensor, y: Tensor, batch: RIFTBatch = batch, cond=cond) -> Tensor:
+            return model.velocity(y, t, batch.speaker, cond)
+
+        noise = torch.randn(batch.mel.shape, generator=generator).to(batch.mel.device)
+        mel, _ = flow.sample(velocity, noise, batch.mel, mask, steps=eval_sample_steps)
+        for i, length in enumerate(batch.frame_lengths.tolist()):
+            f0 = batch.f0_hz[i : i + 1, :length]
+            pair = torch.cat((mel[i : i + 1, :length], batch.mel[i : i + 1, :length])).transpose(1, 2)
+            draws = vocoder.source_draws(f0.expand(2, -1), deterministic=True)
+            waves = vocoder(pair, f0.expand(2, -1), draws).squeeze(1)
+            est, tgt = mel_extractor(waves).clamp(flow.MEL_MIN, flow.MEL_MAX).transpose(1, 2)
+            for name, metric in METRICS.items():
+                per_item[name].append(float(metric(est, tgt)))
+    results = {"loss": total / max(count, 1)}
+    results.update({name: sum(v) / len(v) for name, v in per_item.items() if v})
+    return results
+
+
+def _is_better(metric: str, value: float, best: float | None) -> bool:
+    if math.isnan(value):
+        return False
+    if best is None:
+        return True
+    return value < best if LOWER_IS_BETTER[metric] else value > best
+
+
+# Checkpoints --------------------------------------------------------------------------------------------
+
+
+def reference_cfg(config: RIFTTrainConfig) -> dict[str, Any]:
+    """The config as RIFT-SVC stores it in hyper_parameters.cfg (without model and spk2idx)."""
+    t = config.training
+    training = {
+        "optimizer_type": "adamwsf",
+        "learning_rate": t.learning_rate,
+        "betas": t.betas,
+        "weight_decay": t.weight_decay,
+        "batch_size_per_gpu": t.batch_size_per_gpu,
+        "grad_accumulation_steps": t.grad_accumulation_steps,
+        "max_grad_norm": t.max_grad_norm,
+        "max_steps": t.max_steps,
+        "warmup_ratio": t.warmup_ratio,
+        "save_per_steps": t.save_per_steps,
+        "test_per_steps": t.test_per_steps,
+        "log_media_per_steps": t.test_per_steps,
+        "wandb_project": t.wandb_project,
+        "run_name": t.run_name,
+        "save_weights_only": t.save_weights_only,
+        "num_workers": t.num_workers,
+        "eval_sample_steps": t.eval_sample_steps,
+        "drop_spk_prob": t.drop_spk_prob,
+        "time_schedule": t.time_schedule,
+        "logger": t.logger,
+    }
+    if t.pretrained_path is not None:
+        training["pretrained_path"] = str(t.pretrained_path)
+    if t.freeze_adaln_and_tembed:
+        training["freeze_adaln_and_tembed"] = True
+    dataset = config.dataset
+    return {
+        "seed": config.seed,
+        "dataset": {
+            "data_dir": str(dataset.data_dir),
+            "meta_info_path": str(dataset.meta_info),
+            "max_frame_len": dataset.max_frame_len,
+        },
+        "training": reference_training_cfg(training),
+    }
+
+
+def _link(target: Path, link: Path) -> None:
+    """`link` -> `target` (a relative symlink, or a copy where links are not allowed)."""
+    link.unlink(missing_ok=True)
+    try:
+        link.symlink_to(target.name)
+    except OSError:
+        shutil.copyfile(target, link)
+
+
+class RIFTCheckpointFormat:
+    """The task state at step k as `model-step=<k>.safetensors` + `.json` (the train-mode weights, a
+    complete Timbrel model); the optimizer state stays in the loop's train_state file."""
+
+    def __init__(self, config: RIFTTrainConfig, speakers: dict[str, int], model_config: DiTConfig):
+        self.config, self.speakers, self.model_config = config, speakers, model_config
+
+    def save(self, folder: Path, step: int, epoch: int, state: dict[str, Any]) -> dict[str, Any]:
+        stem = folder / f"model-step={step}"
+        save_rift_weights(stem, state["model"], self.model_config, self.speakers, to_dict(self.config))
+        return {"optimizer": state["optimizer"]}
+
+    def load(self, folder: Path, step: int, rest: dict[str, Any]) -> dict[str, Any]:
+        loaded = load_rift_model(folder / f"model-step={step}")
+        return {"model": loaded.model.state_dict(), **rest}
+
+    def remove(self, folder: Path, step: int) -> None:
+        for path in model_paths(folder / f"model-step={step}"):
+            path.unlink(missing_ok=True)
+
+
+class _Saver:
+    """After each checkpoint (rank 0): RIFT-SVC export and `last` links at save steps; validation and the
+    best model at test steps."""
+
+    def __init__(
+        self,
+        config: RIFTTrainConfig,
+        run_dir: Path,
+        speakers: dict[str, int],
+        task: RIFTTrainTask,
+        test_batches: list[RIFTBatch],
+        vocoder: NsfHifiGan | None,
+        logger: Logger,
+        batches_per_step: int,
+    ):
+        self.config, self.run_dir, self.speakers, self.task = config, run_dir, speakers, task
+        self.test_batches, self.vocoder, self.logger = test_batches, vocoder, logger
+        self.batches_per_step = batches_per_step
+        self.validations: list[tuple[int, dict[str, float]]] = []
+        state_file = run_dir / "best.json"
+        self.best: tuple[float, int] | None = None
+        if state_file.is_file():
+            recorded = json.loads(state_file.read_text())
+            if recorded.get("metric") == config.training.best_metric:
+                self.best = (recorded["value"], recorded["step"])
+
+    def __call__(self, position: Position) -> None:
+        training = self.config.training
+        step = position.step
+        final = step >= training.max_steps
+        if step % training.save_per_steps == 0 or final:
+            name = f"model-step={step}"
+            if training.export_lightning:
+                self._export(self.run_dir / f"{name}.ckpt", step, not training.save_weights_only)
+            for path in self._files(name):
+                _link(path, path.with_name("last" + path.name.removeprefix(name)))
+        if (step % training.test_per_steps == 0 or final) and self.test_batches:
+            with self.task.evaluation() as model:
+                metrics = validate(
+                    self.task, self.test_batches, training.eval_sample_steps, self.vocoder, model
+                )
+            self.validations.append((step, metrics))
+            self.logger.scalars({f"val/{k}": v for k, v in metrics.items()}, step)
+            value = metrics.get(training.best_metric)
+            if value is not None and _is_better(training.best_metric, value, self.best and self.best[0]):
+                self.best = (value, step)
+                save_rift_model(self.run_dir / "best", self.task.model, self.speakers, to_dict(self.config))
+                if training.export_lightning:
+                    self._export(self.run_dir / "best.ckpt", step, False)
+                record = {"metric": training.best_metric, "value": value, "step": step}
+                (self.run_dir / "best.json").write_text(json.dumps(record))
+
+    def _files(self, name: str) -> list[Path]:
+        files = list(model_paths(self.run_dir / name))
+        if self.config.training.export_lightning:
+            files.append(self.run_dir / f"{name}.ckpt")
+        return files
+
+    def _export(self, path: Path, step: int, full: bool) -> None:
+        checkpoint = lightning_checkpoint(
+            self.task.model,
+            self.speakers,
+            reference_cfg(self.config),
+            step,
+            batches=step * self.batches_per_step,
+            optimizer_state=self.task.optimizer.state_dict() if full else None,
+        )
+        save_lightning_checkpoint(path, checkpoint)
+
+
+def _import_checkpoint(path: Path, store: CheckpointStore, task: RIFTTrainTask, steps_per_epoch: int) -> None:
+    """Make `path` the newest checkpoint of the run folder, so that the loop resumes from it: a Timbrel
+    checkpoint of another run folder (copied), or a RIFT-SVC full-state .ckpt (converted)."""
+    folder = store.folder
+    context = task.context
+    if path.suffix == ".ckpt":
+        data = read_lightning_file(path)
+        if "optimizer_states" not in data:
+            raise BadInputError(
+                path, "a weights-only checkpoint cannot be resumed (train with save_weights_only=False)"
+            )
+        task.load_state_dict(
+            {"model": dit_state_dict(data["state_dict"], path), "optimizer": data["optimizer_states"][0]}
+        )
+        step = int(data["global_step"])
+        epoch, steps_done = divmod(step, steps_per_epoch)
+        if context.is_main:
+            store.save(task, Position(step, epoch + 1, steps_done * context.accumulation_steps), context)
+        return
+    weights, _ = model_paths(path)
+    step = int(weights.name.removesuffix(".safetensors").rpartition("=")[2])
+    source = weights.parent
+    if folder.is_dir() and source.resolve() == folder.resolve():
+        if store.steps() and store.steps()[-1] != step:
+            raise ConfigError(
+                f"{path} is not the newest checkpoint of its run ({store.steps()[-1]}); a run resumes from "
+                "its newest checkpoint: remove the newer ones or resume into another run_name"
+            )
+        return
+    if context.is_main:
+        folder.mkdir(parents=True, exist_ok=True)
+        for file in (*model_paths(source / f"model-step={step}"), source / f"train_state_{step}.pt"):
+            if not file.is_file():
+                raise BadInputError(file, "missing: this checkpoint cannot be resumed")
+            shutil.copyfile(file, folder / file.name)
+
+
+# The run ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RIFTTrainResult:
+    """run_dir: the checkpoint folder; step: the last step taken; validations: (step, metrics) of every
+    validation in this call; best: (metric, value, step) or None."""
+
+    run_dir: Path
+    step: int
+    validations: tuple[tuple[int, dict[str, float]], ...]
+    best: tuple[str, float, int] | None
+
+
+def _settings(config: RIFTTrainConfig) -> RIFTTrainSettings:
+    t = config.training
+    return RIFTTrainSettings(
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        betas=t.betas,
+        warmup_steps=t.warmup_steps,
+        time_schedule=t.time_schedule,
+        drop_speaker_probability=t.drop_spk_prob,
+        max_grad_norm=t.max_grad_norm,
+        freeze_adaln_and_time_embedding=t.freeze_adaln_and_tembed,
+    )
+
+
+def _resumed_model(path: Path, speakers: int) -> DiT:
+    if is_native_model(path):
+        return DiT(dataclasses.replace(load_rift_model(path).config, num_speakers=speakers))
+    found = _file_architecture(path, speakers)
+    if found is None:
+        raise BadInputError(path, "the checkpoint names no model architecture (hyper_parameters.cfg.model)")
+    return DiT(found)
+
+
+def train_rift(
+    config: RIFTTrainConfig, show_progress: bool = False, extra_logger: Logger | None = None
+) -> RIFTTrainResult:
+    """Train as configured (see `timbrel.train.rift_config`); a run whose folder holds checkpoints
+    continues from the newest. Under torchrun every process calls this."""
+    training = config.training
+    meta = read_meta_info(config.dataset.meta_info)
+    speakers = meta.speaker_ids
+    accumulation = training.grad_accumulation_steps
+    context = start_run(RunConfig(training.device, training.precision, accumulation, config.seed))
+    try:
+        train_set = RIFTSegments(
+            split_entries(config.dataset.data_dir, meta, "train"),
+            load_utterance_features,
+            config.dataset.max_frame_len,
+            train=True,
+            seed=config.seed,
+        )
+        test_set = RIFTSegments(
+            split_entries(config.dataset.data_dir, meta, "test"),
+            load_utterance_features,
+            config.dataset.max_frame_len,
+            train=False,
+        )
+        shards = context.world_size * accumulation
+        steps_per_epoch = len(train_set) // (training.batch_size_per_gpu * shards)
+        if steps_per_epoch == 0:
+            raise ConfigError(
+                f"{len(train_set)} training items cannot fill one step of {shards} micro-batch(es) of "
+                f"{training.batch_size_per_gpu}; lower training.batch_size_per_gpu or add recordings"
+            )
+        run_dir = Path(training.output_dir) / training.run_name
+        resume = training.resume_from_checkpoint
+        newest = CheckpointStore(run_dir).steps()
+        left_out: list[str] = []
+        if resume is not None:
+            model = _resumed_model(Path(resume), len(speakers))
+        elif newest:
+            model = _resumed_model(run_dir / f"model-step={newest[-1]}", len(speakers))
+        else:
+            model, left_out = build_model(config, len(speakers))
+        store = CheckpointStore(run_dir, RIFTCheckpointFormat(config, speakers, model.config))
+        if left_out:
+            log.warning("pretrained weights left out (fresh initialisation kept): %s", left_out)
+        task = RIFTTrainTask(model, _settings(config), config.seed, context)
+        if resume is not None:
+            _import_checkpoint(Path(resume), store, task, steps_per_epoch)
+        barrier(context)
+
+        logger: Logger = NullLogger()
+        test_batches: list[RIFTBatch] = []
+        vocoder = None
+        if context.is_main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            logger = make_logger(config, run_dir, context, extra_logger)
+            indices = list(range(len(test_set)))[: config.validation.max_items or None]
+            size = training.batch_size_per_gpu
+            test_batches = [
+                collate([test_set[i] for i in indices[k : k + size]]).to(context.device)
+                for k in range(0, len(indices), size)
+            ]
+            if config.validation.vocoder_path is not None:
+                vocoder = load_nsf_hifigan(config.validation.vocoder_path).to(context.device).eval()
+        saver = _Saver(config, run_dir, speakers, task, test_batches, vocoder, logger, shards)
+        loop = LoopConfig(
+            epochs=training.max_steps // steps_per_epoch + 2,
+            max_steps=training.max_steps,
+            save_every_epochs=None,
+            save_every_steps=math.gcd(training.save_per_steps, training.test_per_steps),
+            log_every_steps=1,
+            num_workers=training.num_workers,
+            show_progress=show_progress,
+        )
+        data = TrainData(
+            train_set,
+            step_batches(len(train_set), training.batch_size_per_gpu, accumulation, config.seed),
+            collate,
+        )
+        position = fit(task, data, context, loop, store, logger, saver)
+        best = None if saver.best is None else (training.best_metric, saver.best[0], saver.best[1])
+        return RIFTTrainResult(run_dir, position.step, tuple(saver.validations), best)
+    finally:
+        finish_run(context)

@@ -1,0 +1,42 @@
+"""RIFT-SVC's per-utterance feature files (spec 2.6): `<stem>.{mel,rms,f0,cvec}.pt` next to `<stem>.wav`,
+each a plain `torch.save` of one float32 tensor (Timbrel's extraction writes the same files)."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from timbrel.core.errors import BadInputError
+from timbrel.models.rift.data import UtteranceFeatures
+
+SUFFIXES = {"mel": ".mel.pt", "rms": ".rms.pt", "f0_hz": ".f0.pt", "content": ".cvec.pt"}
+_RANKS = {"mel": 3, "rms": 2, "f0_hz": 1, "content": 2}
+
+
+def _read_tensor(path: Path) -> Tensor:
+    try:
+        tensor = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except FileNotFoundError:
+        raise BadInputError(path, "feature file missing: run `timbrel extract rift` first") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
+        raise BadInputError(path, f"not a readable feature file ({error})") from error
+    if not isinstance(tensor, Tensor):
+        raise BadInputError(path, f"expected one tensor, found {type(tensor).__name__}")
+    return tensor
+
+
+def load_utterance_features(wav: str | Path) -> UtteranceFeatures:
+    """`<dir>/<stem>.wav` -> the four tensors stored beside it, shapes checked."""
+    wav = Path(wav)
+    stem = wav.name[: -len(wav.suffix)] if wav.suffix else wav.name
+    tensors = {}
+    for name, suffix in SUFFIXES.items():
+        path = wav.with_name(stem + suffix)
+        tensor = _read_tensor(path)
+        if tensor.dim() != _RANKS[name]:
+            raise BadInputError(path, f"expected a {_RANKS[name]}-D tensor, got shape {tuple(tensor.shape)}")
+        tensors[name] = tensor
+    return UtteranceFeatures(**tensors)

@@ -1,0 +1,304 @@
+"""The real page in headless Chromium: `timbrel ui` serves a workspace, the browser drives the tabs.
+
+Needs Debian's chromium (apt-get install -y chromium) and Playwright's Python package
+(pip install playwright; its own browser download is not used).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+pytest.importorskip("gradio", reason="the web UI needs the [ui] extra (pip install gradio)")
+
+from timbrel import api
+from timbrel.ui.app import build_app, exposure_warning
+from timbrel.ui.context import UIContext
+from timbrel.ui.tabs.train import TRAINERS
+from timbrel.ui.workspace import Workspace
+from timbrel.weights.rvc import read_voice_model
+
+try:
+    from playwright import sync_api
+except ImportError:
+    sync_api = None
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+START_TIMEOUT_S = 90
+MAX_UPLOAD_MB = 1  # the fixture clips are smaller
+STEP_TIMEOUT_MS = 60_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"`timbrel ui` exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"`timbrel ui` did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def e2e(fixtures):
+    root = fixtures / "rvc" / "e2e"
+    return root, json.loads((root / "settings.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def rift_e2e(fixtures):
+    root = fixtures / "rift" / "e2e"
+    return root, json.loads((root / "settings.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, e2e, rift_e2e):
+    """`timbrel ui` on a free local port, over a workspace holding the fixtures' tiny RVC and RIFT
+    models, with the fixtures' standard weights as its settings."""
+    root, settings = e2e
+    rift_root, _ = rift_e2e
+    pretrained = rift_root / "pretrained"
+    workspace = tmp_path_factory.mktemp("ui") / "workspace"
+    models = workspace / "models" / "e2etiny"
+    models.mkdir(parents=True)
+    for name in (settings["model_file"], settings["index_file"]):
+        shutil.copyfile(root / name, models / name)
+    (workspace / "models" / "rift").mkdir()
+    rift_model = next(rift_root.glob("*.ckpt"))
+    shutil.copyfile(rift_model, workspace / "models" / "rift" / rift_model.name)
+    port = free_port()
+    log = workspace.parent / "server.log"
+    with log.open("w") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "timbrel", "ui", "--workspace", str(workspace), "--port", str(port),
+                "--hubert", str(root / "hubert"), "--max-upload-mb", str(MAX_UPLOAD_MB),
+                "--rmvpe", str(next(pretrained.glob("rmvpe/*.pt"))),
+                "--contentvec", str(next(pretrained.glob("content-vec*"))),
+                "--vocoder", str(next(pretrained.glob("nsf_hifigan*"))),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_serving(url, process, log)
+        yield url, workspace
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if sync_api is None:
+        pytest.skip("browser tests need Playwright's Python package (pip install playwright)")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("browser tests need Debian's chromium (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    page.goto(url)
+    yield page
+    page.close()
+
+
+def test_every_tab_builds_over_the_api(tmp_path):
+    app = build_app(UIContext(Workspace.create(tmp_path / "ws")))
+    ids = {c.get("props", {}).get("elem_id") for c in app.config["components"]}
+    for family in api.CONVERT_OPTIONS:
+        assert f"convert-{family}-speaker" in ids
+    for trainer in TRAINERS:
+        available = hasattr(api, trainer.function) and trainer.config_class() is not None
+        assert (f"train-{trainer.family.lower()}-start" in ids) == available
+        assert (f"train-{trainer.family.lower()}-note" in ids) != available
+
+
+def test_exposure_is_warned_about():
+    assert exposure_warning("127.0.0.1", share=False) is None
+    assert exposure_warning("localhost", share=False) is None
+    assert "other machines" in exposure_warning("0.0.0.0", share=False)
+    assert "gradio.live" in exposure_warning("127.0.0.1", share=True)
+
+
+def open_tab(page, title: str) -> None:
+    page.get_by_role("tab", name=title).click()
+
+
+def set_text(page, elem_id: str, value: str) -> None:
+    box = page.locator(f"#{elem_id} input, #{elem_id} textarea").first
+    box.fill(value)
+    box.press("Tab")
+
+
+def choose(page, elem_id: str, value: str) -> None:
+    """Pick ``value`` from a dropdown's list, as a user does."""
+    page.locator(f"#{elem_id} input").first.click()
+    page.get_by_role("option", name=value, exact=True).click()
+
+
+def upload(page, elem_id: str, *paths: Path) -> None:
+    page.locator(f"#{elem_id} input[type=file]").set_input_files([str(p) for p in paths])
+
+
+def test_convert_a_clip_through_the_convert_tab(page, server, e2e):
+    _, workspace = server
+    root, settings = e2e
+    given = settings["settings"]
+    case = settings["cases"]["short"]
+    open_tab(page, "Convert")
+    choose(page, "convert-index", f"models/e2etiny/{settings['index_file']}")
+    choose(page, "convert-rvc-f0-method", given["f0_method"])
+    set_text(page, "convert-rvc-key-shift-semitones", str(given["f0_up_key"]))
+    set_text(page, "convert-rvc-index-rate", str(given["index_rate"]))
+    set_text(page, "convert-rvc-protect", str(given["protect"]))
+    set_text(page, "convert-rvc-rms-mix-rate", str(given["rms_mix_rate"]))
+    set_text(page, "convert-rvc-speaker", str(given["sid"]))
+    upload(page, "convert-input", root / case["input_file"])
+    page.locator("#convert-input audio, #convert-input .waveform-container").first.wait_for(state="attached")
+    page.locator("#convert-run").click()
+    page.locator("#convert-f0-plot img").wait_for(state="visible")
+    page.locator("#convert-spectrogram-plot img").wait_for(state="visible")
+    assert page.locator("#convert-f0-plot img").evaluate("img => img.naturalWidth") > 100
+    assert "1 converted" in page.locator("#convert-status").inner_text()
+    [converted] = sorted((workspace / "outputs").glob(f"*/{Path(case['input_file']).stem}.wav"))
+    ours, rate = soundfile.read(str(converted), dtype="int16")
+    expected, _ = soundfile.read(str(root / case["output_file"]), dtype="int16")
+    assert rate == case["tgt_sr"]
+    assert len(ours) == case["output_samples"]
+    # the page passed every setting through: the result is the reference's output
+    assert np.abs(ours.astype(np.int32) - expected).max() <= 4
+    # the player on the page serves the same audio
+    served = page.request.get(page.locator("#convert-output a[download]").get_attribute("href"))
+    assert served.ok
+    played, played_rate = soundfile.read(io.BytesIO(served.body()), dtype="int16")
+    assert played_rate == case["tgt_sr"] and np.array_equal(played, ours)
+
+
+def test_convert_with_a_rift_model(page, server, rift_e2e, tmp_path):
+    _, workspace = server
+    root, settings = rift_e2e
+    source, rate = soundfile.read(str(root / "input.wav"), dtype="int16")
+    clip = tmp_path / "rift_clip.wav"
+    soundfile.write(str(clip), source[: int(2.5 * rate)], rate)  # a short clip keeps the test quick
+    model = next((workspace / "models" / "rift").glob("*.ckpt"))
+    open_tab(page, "Convert")
+    choose(page, "convert-model", f"models/rift/{model.name}")
+    page.locator("#convert-index").wait_for(state="hidden")
+    set_text(page, "convert-rift-speaker", settings["speaker"])
+    set_text(page, "convert-rift-infer-steps", str(settings["settings"]["infer_steps"]))
+    upload(page, "convert-input", clip)
+    page.locator("#convert-input audio, #convert-input .waveform-container").first.wait_for(state="attached")
+    page.locator("#convert-run").click()
+    page.locator("#convert-f0-plot img").wait_for(state="visible")
+    [converted] = sorted((workspace / "outputs").glob("*/rift_clip.wav"))
+    ours, ours_rate = soundfile.read(str(converted))
+    assert (ours_rate, len(ours)) == (rate, int(2.5 * rate))
+    assert np.isfinite(ours).all()
+
+
+def test_typed_paths_cannot_leave_the_workspace(page):
+    open_tab(page, "Convert")
+    page.get_by_label("a workspace folder").check()
+    set_text(page, "convert-folder", "../")
+    page.locator("#convert-run").click()
+    page.get_by_text("is outside the workspace").first.wait_for(state="visible")
+
+
+def test_uploads_over_the_limit_are_refused(page, server, tmp_path):
+    url, _ = server
+    big = tmp_path / "big.wav"
+    soundfile.write(str(big), np.zeros(MAX_UPLOAD_MB * 2**20, dtype=np.int16), 16000)
+    open_tab(page, "Convert")
+    upload(page, "convert-input", big)
+    page.get_by_text("exceed the maximum allowed size").first.wait_for(state="visible")
+    direct = page.request.post(
+        f"{url}gradio_api/upload",
+        multipart={"files": {"name": big.name, "mimeType": "audio/wav", "buffer": big.read_bytes()}},
+    )
+    assert direct.status == 413
+
+
+def test_prepare_a_dataset_through_the_dataset_tab(page, server, e2e):
+    _, workspace = server
+    root, _ = e2e
+    open_tab(page, "Dataset")
+    set_text(page, "dataset-name", "singer")
+    set_text(page, "dataset-rvc-piece-s", "3.0")
+    upload(page, "dataset-uploads", root / "train_input.wav")
+    page.locator("#dataset-uploads").get_by_text("train_input").wait_for(state="visible")
+    page.locator("#dataset-prepare-run").click()
+    page.get_by_text("1 prepared").wait_for(state="visible")
+    assert "train_input.wav" in page.locator("#dataset-check").inner_text()
+    experiment = workspace / "experiments" / "singer"
+    assert sorted(p.name for p in (experiment / "0_gt_wavs").glob("*.wav"))
+    assert len(list((experiment / "1_16k_wavs").glob("*.wav"))) == len(
+        list((experiment / "0_gt_wavs").glob("*.wav"))
+    )
+
+
+@pytest.mark.slow
+def test_train_a_tiny_rvc_model_through_the_train_tab(page, server, e2e):
+    """Prepare through the dataset tab, then one click in the train tab (extraction, training,
+    index) on a tiny model; the trained voice model appears in the models tab."""
+    _, workspace = server
+    root, settings = e2e
+    open_tab(page, "Dataset")
+    set_text(page, "dataset-name", "tiny")
+    choose(page, "dataset-rvc-sample-rate", "32000")
+    set_text(page, "dataset-rvc-piece-s", "3.0")
+    upload(page, "dataset-uploads", root / "train_input.wav", root / settings["cases"]["short"]["input_file"])
+    page.locator("#dataset-uploads").get_by_text("input_short").wait_for(state="visible")
+    page.locator("#dataset-prepare-run").click()
+    page.get_by_text("2 prepared").wait_for(state="visible")
+    open_tab(page, "Train")
+    choose(page, "train-rvc-folder", "tiny")
+    choose(page, "train-rvc-f0-method", "pm")
+    choose(page, "train-rvc-model-size", "tiny")
+    set_text(page, "train-rvc-sample-rate", "32000")
+    set_text(page, "train-rvc-batch-size", "2")
+    page.get_by_text("loop", exact=True).click()
+    set_text(page, "train-rvc-loop-epochs", "2")
+    page.locator("#train-rvc-start").click()
+    page.get_by_text("Done in").wait_for(state="visible", timeout=180_000)
+    trained = workspace / "experiments" / "tiny" / "weights" / "tiny.pth"
+    assert read_voice_model(trained).config.sample_rate == 32000
+    assert list((workspace / "experiments" / "tiny").glob("added_IVF*.index"))
+    open_tab(page, "Models")
+    assert "experiments/tiny/weights/tiny.pth" in page.locator("#models-table").inner_text()
