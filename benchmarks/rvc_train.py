@@ -1,10 +1,12 @@
 """RVC training step time: v2-40k with pitch, batch 4, full-size generator and discriminator
 (random weights), CPU fp32; one process, then two gloo DDP processes of batch 2 each.
 
-Baseline in this run: the straightforward formulation of the same step — real and generated
-audio through the discriminator in separate calls, period convolutions as 2-D convolutions
-with (k, 1) kernels, and the generator's backward also computing the discriminator's weight
-gradients (which the next discriminator step throws away), as the reference does. The
+Baseline in this run: the straightforward formulation of the same step, as the reference
+writes it — real and generated audio through the discriminator in separate calls, and the
+generator's backward also computing the discriminator's weight gradients (which the next
+discriminator step throws away). Timbrel: one batched call, generator backward to the
+generator's parameters only. Both use 2-D (k, 1) convolutions for the period discriminators
+(the 1-D folded form measured slower on this CPU build). The
 reference's own figure (about 34 s per step on a machine like this, reference-speed.md) is
 printed beside ours; it was not measured in this run.
 """
@@ -61,8 +63,7 @@ def make_batch(config: RVCTrainConfig, batch: int, seed: int = 0) -> dict[str, t
 
 
 class SeparateCalls2d(nn.Module):
-    """The reference's formulation over the same parameters: one call for real, one for fake,
-    Conv2d (k, 1) kernels on (b, c, t / p, p)."""
+    """The reference's formulation over the same parameters: one call for real, one for fake."""
 
     def __init__(self, discriminator: MultiPeriodDiscriminator):
         super().__init__()

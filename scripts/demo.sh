@@ -2,5 +2,5 @@
 # Set up .venv and run the offline demo: everything it needs is generated on the spot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh index
+bash scripts/setup.sh index,eval,train
 .venv/bin/timbrel demo "${1:-demo-output}"

@@ -62,9 +62,16 @@ def train(
                 {
                     "generator": generator.state_dict(),
                     "discriminator": discriminator.state_dict(),
+                    "gradient_average_g": _first_moments(task.optimizer_g),
+                    "gradient_average_d": _first_moments(task.optimizer_d),
                     "figures": recorder.figures,
                 },
                 out,
             )
     finally:
         finish_run(context)
+
+
+def _first_moments(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """AdamW's exp_avg per parameter: a running average of the gradients, continuous in them."""
+    return [optimizer.state[p]["exp_avg"] for p in optimizer.param_groups[0]["params"]]

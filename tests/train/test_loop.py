@@ -82,15 +82,15 @@ def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(experimen
     for step, figures in one["figures"].items():
         for name, value in figures.items():
             assert two["figures"][step][name] == pytest.approx(value, rel=1e-4, abs=1e-6), (step, name)
-    # AdamW's first steps move each weight by about ±lr whatever the gradient's size, so an
-    # element whose gradient is rounding noise (e.g. attention key biases, analytically zero) may
-    # move the other way: all weights agree within that bound, and nearly all of them exactly.
+    # The gradients agree (through AdamW's running average of them, rounding aside). The
+    # weights agree within the size of AdamW's steps: its first steps move each weight by about
+    # ±lr whatever the gradient's size, so an element whose gradient is rounding noise (e.g. the
+    # attention key biases, whose gradient is analytically zero) may move either way.
+    for name in ("gradient_average_g", "gradient_average_d"):
+        scale = max(m.abs().max().item() for m in one[name])
+        worst = max((a - b).abs().max().item() for a, b in zip(one[name], two[name], strict=True))
+        assert worst <= 1e-3 * scale, (name, worst, scale)
     bound = 2 * RVCTrainConfig().optim.learning_rate * len(global_batches)
     for part in ("generator", "discriminator"):
-        differ = total = 0
         for key, value in one[part].items():
-            error = (two[part][key] - value).abs()
-            assert error.max() <= bound, key
-            differ += int((error > 1e-6).sum())
-            total += value.numel()
-        assert differ <= 1e-3 * total, (part, differ, total)
+            assert (two[part][key] - value).abs().max() <= bound, key

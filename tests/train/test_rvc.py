@@ -82,6 +82,7 @@ def test_a_few_hundred_steps_lower_the_mel_loss_a_lot(two_minutes):
     assert after < 0.5 * before
 
 
+@pytest.mark.slow  # about 50 s: two CLI processes, each preparing, extracting, training and indexing
 def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_path):
     corpus = make_corpus(tmp_path / "corpus", seconds_per_singer=12.0, sample_rate=32000, singers=SINGERS[:1])
     logs = tmp_path / "logs"

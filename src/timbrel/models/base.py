@@ -27,7 +27,10 @@ class VoiceModel(Protocol):
 class TrainTask(Protocol):
     """A family's update rule. It owns its networks' optimizers (RVC: alternating discriminator
     and generator steps; RIFT: one flow-matching loss); the generic loop in timbrel.train owns
-    data, devices, precision, accumulation, checkpoints, logging and DDP."""
+    data, devices, precision, accumulation, checkpoints, logging and DDP.
+
+    Optional: ``end_epoch(epoch)`` (per-epoch schedules) and ``media()`` (images and audio to log);
+    the loop calls them when a task has them."""
 
     def step(self, batch: Any, step: int) -> dict[str, float]:
         """One optimisation step on ``batch`` -> the losses and figures to log."""

@@ -41,7 +41,7 @@ from timbrel.models.rvc.training import (
 from timbrel.train.checkpoint import CheckpointStore, Position
 from timbrel.train.context import RunConfig, finish_run, start_run
 from timbrel.train.data import TrainData
-from timbrel.train.logger import Logger, NullLogger, TensorBoardLogger
+from timbrel.train.logger import FanOutLogger, Logger, NullLogger, TensorBoardLogger
 from timbrel.train.loop import LoopConfig, fit
 from timbrel.weights.rvc import (
     TrainingCheckpoint,
@@ -193,7 +193,8 @@ def train_rvc(
 ) -> RVCTrainResult:
     """Train on a prepared and extracted experiment folder; restarting continues from its newest
     checkpoint. Writes filelist.txt, G_/D_ checkpoints, train_state_*.pt, weights/ (exported voice
-    models, ``<exp>_best.pth``, final ``<exp>.pth``), validation.json and TensorBoard events."""
+    models, ``<exp>_best.pth``, final ``<exp>.pth``), validation.json and TensorBoard events.
+    ``logger``: another logger that receives every figure too (rank 0 only)."""
     root = Path(experiment_dir)
     name = root.name
     entries, held_out = _filelist(root, config)
@@ -222,12 +223,9 @@ def train_rvc(
         store = CheckpointStore(
             root, RVCCheckpointFormat(config.optim.learning_rate), config.loop.keep_latest_only
         )
-        if logger is None:
-            logger = (
-                TensorBoardLogger(root / "tensorboard")
-                if config.tensorboard and context.is_main
-                else NullLogger()
-            )
+        loggers = [TensorBoardLogger(root / "tensorboard")] if config.tensorboard and context.is_main else []
+        logger = FanOutLogger(*loggers, *([logger] if logger is not None else [])) if loggers else logger
+        logger = logger if logger is not None else NullLogger()
         saver = _Saver(root, name, config, task, held_out, spectrogram, logger)
         position = fit(task, TrainData(dataset, batches, collate), context, config.loop, store, logger, saver)
         final = None
@@ -281,6 +279,13 @@ class _Saver:
         self.best = BestCheckpoint(config.best_metric)
         self.best_path: Path | None = None
         self.history: list[dict[str, float]] = []
+        # A resumed run keeps judging against the best of the validations before it.
+        if (root / "validation.json").is_file():
+            self.history = json.loads((root / "validation.json").read_text(encoding="utf-8"))
+            for row in self.history:
+                self.best.offer(int(row["step"]), row)
+            path = root / "weights" / f"{name}_best.pth"
+            self.best_path = path if path.is_file() else None
 
     def __call__(self, position: Position) -> None:
         model_config = self.task.generator.config

@@ -95,7 +95,8 @@ def test_every_loss_without_an_optimizer_step(fixture, case):
     torch.testing.assert_close(generated.y_hat_mel, tensors["y_hat_mel"], rtol=0, atol=1e-4)
     torch.testing.assert_close(generated.y_mel, tensors["y_mel"], rtol=0, atol=1e-4)
     torch.testing.assert_close(generated.wave_slice, tensors["wave_slice"], rtol=0, atol=0)
-    torch.testing.assert_close(generated.out.z_p, tensors["z_p"], rtol=0, atol=1e-5)
+    # z_p reaches about 60 with the recorded noise; conv sums in another order (threads) move it ~2e-4.
+    torch.testing.assert_close(generated.out.z_p, tensors["z_p"], rtol=1e-5, atol=1e-5)
 
 
 def test_one_discriminator_and_one_generator_step(fixture, fixtures):
