@@ -33,6 +33,7 @@ from timbrel.train.rvc import RVCTrainConfig, build_models
 from timbrel.weights.rvc import (
     TrainingCheckpoint,
     read_training_checkpoint,
+    read_training_f0_stats,
     read_voice_model,
     write_training_checkpoint,
 )
@@ -82,7 +83,6 @@ def test_a_few_hundred_steps_lower_the_mel_loss_a_lot(two_minutes):
     assert after < 0.5 * before
 
 
-@pytest.mark.slow  # about 50 s: two CLI processes, each preparing, extracting, training and indexing
 def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_path):
     corpus = make_corpus(tmp_path / "corpus", seconds_per_singer=12.0, sample_rate=32000, singers=SINGERS[:1])
     logs = tmp_path / "logs"
@@ -97,11 +97,10 @@ def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_pa
     exp = logs / "exp"
     steps = sorted(int(p.stem.split("_")[1]) for p in exp.glob("G_*.pth"))
     assert len(steps) == 1 and (exp / f"D_{steps[0]}.pth").is_file()
-    assert {p.name for p in (exp / "weights").iterdir()} == {
-        "exp.pth",
-        "exp_best.pth",
-        f"exp_e1_s{steps[0]}.pth",
-    }
+    models = {"exp.pth", "exp_best.pth", f"exp_e1_s{steps[0]}.pth"}
+    sidecars = {name.replace(".pth", ".timbrel.json") for name in models}
+    assert {p.name for p in (exp / "weights").iterdir()} == models | sidecars
+    assert read_training_f0_stats(exp / "weights" / "exp.pth").median_hz > 0
     assert list(exp.glob("added_IVF*_Flat_nprobe_1_exp_v2.index"))
     voice = read_voice_model(exp / "weights" / "exp.pth")
     assert voice.config.sample_rate == 32000 and voice.info == "1epoch"

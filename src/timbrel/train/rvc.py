@@ -23,6 +23,7 @@ from timbrel.eval.f0 import f0_metrics
 from timbrel.eval.mcd import SAMPLE_RATE as MCD_SAMPLE_RATE
 from timbrel.eval.mcd import mel_cepstral_distortion
 from timbrel.eval.selection import BestCheckpoint
+from timbrel.features.extract_rvc import F0_DIR
 from timbrel.features.pitch.pm import PmConfig, PmExtractor
 from timbrel.features.spectrogram import TrainSpectrogramConfig
 from timbrel.models.rvc.config import SynthesizerConfig
@@ -49,6 +50,7 @@ from timbrel.weights.rvc import (
     read_training_checkpoint,
     synthesizer_config_from_state,
     write_training_checkpoint,
+    write_training_f0_stats,
     write_voice_model,
 )
 
@@ -266,7 +268,11 @@ def _filelist(root: Path, config: RVCTrainConfig):
 
 
 def _export(path: Path, task: RVCTrainTask, model_config: SynthesizerConfig, info: str) -> None:
+    """The voice model, and beside it the training set's f0 statistics (for ``auto_key``)."""
     write_voice_model(path, model_config, task.generator.state_dict(), info=info)
+    f0_folder = path.parent.parent / F0_DIR  # <experiment>/weights/<model>.pth
+    if model_config.use_f0 and any(f0_folder.glob("*.npy")):
+        write_training_f0_stats(path, f0_folder)
 
 
 class _Saver:
