@@ -72,10 +72,7 @@ def prepare_rvc(
         Path(input_dir), experiment_dir, config, workers or default_workers(), show_progress
     )
     written = sorted((experiment_dir / "0_gt_wavs").glob("*.wav"))
-    after = check_files(
-        written, CheckConfig(min_duration_s=0.0), workers or default_workers(), show_progress=False
-    )
-    write_report(after, experiment_dir / "dataset_check.json")
+    check(written, CheckConfig(min_duration_s=0.0), workers, experiment_dir / "dataset_check.json")
     return report
 
 
@@ -93,9 +90,7 @@ def prepare_rift(
     report = prepare_rift_folder(
         Path(input_dir), data_dir, config, split, workers or default_workers(), show_progress
     )
-    written = sorted(data_dir.glob("*/*.wav"))
-    after = check_files(written, CheckConfig(), workers or default_workers(), show_progress=False)
-    write_report(after, data_dir / "dataset_check.json")
+    check(sorted(data_dir.glob("*/*.wav")), CheckConfig(), workers, data_dir / "dataset_check.json")
     return report
 
 
