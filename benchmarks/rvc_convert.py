@@ -39,7 +39,7 @@ REFERENCE_RTF_PM_INDEX = 76.0 / 30.0  # reference-speed.md: 76 s for 30 s, pm, i
 ROUNDS = 2
 
 
-def _reference_attention(self: RelativeSelfAttention, x: torch.Tensor, key_mask=None) -> torch.Tensor:
+def reference_attention(self: RelativeSelfAttention, x: torch.Tensor, key_mask=None) -> torch.Tensor:
     """The reference's formulation: (t, 2t - 1) relative tables moved by pad and reshape."""
     b, c, t = x.shape
     h, d, w = self.n_heads, self.head_dim, self.window_size
@@ -96,7 +96,7 @@ def _reference_decoder(
 @contextlib.contextmanager
 def _reference_formulation():
     originals = RelativeSelfAttention.forward, Generator.forward
-    RelativeSelfAttention.forward = _reference_attention
+    RelativeSelfAttention.forward = reference_attention
     Generator.forward = _reference_decoder
     try:
         yield

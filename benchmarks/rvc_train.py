@@ -62,6 +62,25 @@ def make_batch(config: RVCTrainConfig, batch: int, seed: int = 0) -> dict[str, t
     }
 
 
+def period_reference(discriminator, x):
+    """DiscriminatorP as the reference writes it: Conv2d with (k, 1) kernels on (b, c, t/p, p),
+    weight norm recomputed on every call."""
+    b, c, t = x.shape
+    p = discriminator.period
+    if t % p:
+        x = F.pad(x, (0, p - t % p), "reflect")
+        t = x.shape[-1]
+    x = x.view(b, c, t // p, p)
+    fmap = []
+    for conv in [*discriminator.convs, discriminator.conv_post]:
+        weight = torch._weight_norm(conv.weight_v, conv.weight_g, 0)
+        x = F.conv2d(x, weight, conv.bias, (conv.stride, 1), (conv.padding, 0))
+        if conv is not discriminator.conv_post:
+            x = F.leaky_relu(x, 0.1)
+        fmap.append(x)
+    return torch.flatten(x, 1, -1), fmap
+
+
 class SeparateCalls2d(nn.Module):
     """The reference's formulation over the same parameters: one call for real, one for fake."""
 
@@ -69,25 +88,10 @@ class SeparateCalls2d(nn.Module):
         super().__init__()
         self.inner = discriminator
 
-    def _period(self, d, x):
-        b, c, t = x.shape
-        if t % d.period:
-            x = F.pad(x, (0, d.period - t % d.period), "reflect")
-            t = x.shape[-1]
-        x = x.view(b, c, t // d.period, d.period)
-        fmap = []
-        for conv in [*d.convs, d.conv_post]:
-            weight = torch._weight_norm(conv.weight_v, conv.weight_g, 0)
-            x = F.conv2d(x, weight, conv.bias, (conv.stride, 1), (conv.padding, 0))
-            if conv is not d.conv_post:
-                x = F.leaky_relu(x, 0.1)
-            fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
-
     def _one(self, x):
         scores, fmaps = [], []
         for i, d in enumerate(self.inner.discriminators):
-            score, fmap = d(x) if i == 0 else self._period(d, x)
+            score, fmap = d(x) if i == 0 else period_reference(d, x)
             scores.append(score)
             fmaps.append(fmap)
         return scores, fmaps
