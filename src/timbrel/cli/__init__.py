@@ -1,5 +1,7 @@
 """The command line: parses arguments into typed configs and calls timbrel.api. Nothing else.
 
+Command groups with many options live in their own modules here and register themselves on `app`.
+
 Subcommands import the API when they run, so `timbrel --help` stays fast.
 """
 
