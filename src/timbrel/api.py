@@ -276,3 +276,45 @@ def train_rift(
 
     config = config if config is not None else RIFTTrainConfig.finetune()
     return run_training(config.with_data_dir(data_dir), show_progress=show_progress, extra_logger=logger)
+
+
+# Model tools -------------------------------------------------------------------------------
+
+
+def describe_model(path: str | Path) -> Any:
+    """What a voice-model file is and holds (family, version, rate, f0, speakers, parameters,
+    epoch/step, info, sha256, sidecar) -> timbrel.weights.describe.ModelDescription."""
+    from timbrel.weights.describe import describe
+
+    return describe(path)
+
+
+def extract_voice_model(checkpoint: str | Path, output: str | Path, info: str = "") -> Path:
+    """RVC's small-model extraction: a G_*.pth -> an exported voice model (float16, no enc_q)."""
+    from timbrel.weights.rvc_tools import extract_voice_model as extract
+
+    return extract(checkpoint, output, info)
+
+
+def merge_voice_models(
+    first: str | Path,
+    second: str | Path,
+    output: str | Path,
+    alpha: float = 0.5,
+    group_alphas: dict[str, float] | None = None,
+    info: str | None = None,
+) -> Path:
+    """RVC's merge: alpha·first + (1 − alpha)·second per weight (per module group where given);
+    config and info from first. Refuses voices of different rates, versions or f0 settings."""
+    from timbrel.weights.rvc_tools import merge_voice_models as merge
+
+    return merge(first, second, output, alpha, group_alphas, info)
+
+
+def edit_model_info(
+    path: str | Path, output: str | Path, info: str | None = None, metadata: dict[str, str] | None = None
+) -> Path:
+    """A copy of a voice model with a new info string and metadata; the weights stay bit for bit."""
+    from timbrel.weights.rvc_tools import edit_voice_model_info
+
+    return edit_voice_model_info(path, output, info, metadata)

@@ -633,3 +633,6 @@ def ui(
         console.print(f"[yellow]{warning}[/yellow]", soft_wrap=True)
     weights = {"hubert": hubert, "rmvpe": rmvpe, "contentvec": contentvec, "vocoder": vocoder}
     serve(workspace, host=host, port=port, share=share, max_upload_mb=max_upload_mb, weights=weights)
+
+
+import timbrel.cli.model  # noqa: E402  (registers `timbrel model`)
