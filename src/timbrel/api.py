@@ -22,14 +22,17 @@ from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
 from timbrel.models.rift.pipeline import RIFTConvertOptions
+from timbrel.models.rvc.f0_stats import F0Stats
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index, index_file_name
+from timbrel.weights.bundle import is_bundle, read_bundle
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
 from timbrel.weights.rift_voice import load_rift_feature_models, load_rift_voice
-from timbrel.weights.rvc import load_voice_model, read_training_f0_stats
-from timbrel.weights.rvc_index import read_index, write_index
+from timbrel.weights.rvc import build_synthesizer, load_voice_model, read_training_f0_stats
+from timbrel.weights.rvc_index import index_from_bytes, read_index, write_index
+from timbrel.weights.voice_bundle import rift_checkpoint, rvc_voice_file
 
 
 def find_audio(paths: list[str | Path]) -> list[Path]:
@@ -106,11 +109,15 @@ def load(
     contentvec: str | Path | None = None,
     vocoder: str | Path | None = None,
 ) -> VoiceModel:
-    """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt). Standard
+    """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt, a Timbrel
+    bundle, verified part by part). Standard
     weights it needs (HuBERT or ContentVec, RMVPE, the vocoder) come from the given paths, else
     from the cache (`timbrel download`)."""
     path = Path(model)
-    if model_family(path) == "rvc":
+    family = model_family(path)
+    if is_bundle(path):
+        return _load_bundle(read_bundle(path), index, hubert, rmvpe, contentvec, vocoder)
+    if family == "rvc":
         return RVCVoice(
             load_voice_model(path),
             load_hubert(find_weight("hubert", hubert)),
@@ -121,13 +128,38 @@ def load(
     return load_rift_voice(path, contentvec, rmvpe, vocoder)
 
 
+def _load_bundle(contents, index, hubert, rmvpe, contentvec, vocoder) -> VoiceModel:
+    """A verified bundle's voice; an index given beside it replaces the bundled one."""
+    if contents.family == "rift":
+        return load_rift_voice(rift_checkpoint(contents), contentvec, rmvpe, vocoder)
+    if index is not None:
+        retrieval = read_index(index)
+    elif contents.index is not None:
+        retrieval = index_from_bytes(contents.index, contents.path)
+    else:
+        retrieval = None
+    stats = contents.sidecar.get("training_f0_hz") if contents.sidecar else None
+    return RVCVoice(
+        build_synthesizer(rvc_voice_file(contents)),
+        load_hubert(find_weight("hubert", hubert)),
+        PitchModels(rmvpe),
+        retrieval,
+        F0Stats.from_dict(stats) if stats else None,
+    )
+
+
 def model_family(path: str | Path) -> str:
-    """'rvc' for RVC voice models (.pth), 'rift' for RIFT-SVC checkpoints (.ckpt)."""
+    """'rvc' for RVC voice models (.pth), 'rift' for RIFT-SVC checkpoints (.ckpt); a Timbrel
+    bundle (.timbrel.zip) names its family inside."""
     path = Path(path)
+    if path.name.lower().endswith(".zip"):
+        return read_bundle(path).family
     families = {".pth": "rvc", ".ckpt": "rift"}
     if path.suffix.lower() not in families:
         raise BadInputError(
-            path, f"unknown model file type {path.suffix!r}: expected an RVC .pth or RIFT .ckpt"
+            path,
+            f"unknown model file type {path.suffix!r}: expected an RVC .pth, a RIFT .ckpt or a "
+            "Timbrel bundle (.timbrel.zip)",
         )
     return families[path.suffix.lower()]
 
@@ -318,3 +350,24 @@ def edit_model_info(
     from timbrel.weights.rvc_tools import edit_voice_model_info
 
     return edit_voice_model_info(path, output, info, metadata)
+
+
+def pack_voice(
+    model: str | Path,
+    output: str | Path,
+    index: str | Path | None = None,
+    license: str = "",
+    info: str | None = None,
+) -> Path:
+    """One-file bundle (.timbrel.zip): safetensors weights, the index, the f0 statistics sidecar,
+    a JSON config with the licence and the sha256 of each part."""
+    from timbrel.weights.voice_bundle import pack_voice as pack
+
+    return pack(model, output, index, license, info)
+
+
+def unpack_voice(bundle: str | Path, output_dir: str | Path) -> list[Path]:
+    """A bundle -> the reference's files (RVC .pth + .index, or RIFT-SVC .ckpt) and the sidecar."""
+    from timbrel.weights.voice_bundle import unpack_voice as unpack
+
+    return unpack(bundle, output_dir)

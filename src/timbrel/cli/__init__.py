@@ -281,7 +281,7 @@ def demo(
 def convert(
     inputs: list[str] = typer.Argument(..., help="Audio files, folders or glob patterns."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (or file, for one input)."),
-    model: Path = typer.Option(..., "--model", "-m", help="Voice model: RVC .pth or RIFT .ckpt."),
+    model: Path = typer.Option(..., "--model", "-m", help="RVC .pth, RIFT .ckpt or bundle (.timbrel.zip)."),
     index: Path | None = typer.Option(None, help="RVC retrieval index (.index)."),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),

@@ -109,3 +109,33 @@ def edit_info(
     with _one_line_errors():
         written = api.edit_model_info(file, output, info_text, _pairs(set_, "--set"))
     console.print(f"edited copy: {written}", soft_wrap=True)
+
+
+@model_app.command("pack")
+def pack(
+    model: Path = typer.Argument(..., help="RVC voice model (.pth), RIFT .ckpt or Timbrel RIFT model."),
+    output: Path = typer.Option(..., "--output", "-o", help="Bundle to write (NAME.timbrel.zip)."),
+    index: Path | None = typer.Option(None, help="RVC retrieval index (.index) to include."),
+    license_text: str = typer.Option("", "--license", help="Licence of the voice (free text or SPDX id)."),
+    info_text: str | None = typer.Option(None, "--info", help="Info string (default: the model's)."),
+) -> None:
+    """One-file bundle: safetensors weights, index, f0 statistics, config, licence, sha256 of each part."""
+    from timbrel import api
+
+    with _one_line_errors():
+        written = api.pack_voice(model, output, index, license_text, info_text)
+    console.print(f"bundle: {written}", soft_wrap=True)
+
+
+@model_app.command("unpack")
+def unpack(
+    bundle: Path = typer.Argument(..., help="Timbrel bundle (.timbrel.zip)."),
+    output_dir: Path = typer.Option(..., "--output", "-o", help="Folder for the unpacked files."),
+) -> None:
+    """The files RVC or RIFT-SVC read (.pth + .index, or .ckpt), and the f0 statistics sidecar."""
+    from timbrel import api
+
+    with _one_line_errors():
+        written = api.unpack_voice(bundle, output_dir)
+    for path in written:
+        console.print(f"wrote {path}", soft_wrap=True)

@@ -1,5 +1,5 @@
 """What a voice-model file is and holds, read without building the model: RVC exports, RVC G_/D_
-training checkpoints, RIFT-SVC Lightning checkpoints and Timbrel's RIFT models."""
+training checkpoints, RIFT-SVC Lightning checkpoints and Timbrel's RIFT models and bundles."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch import Tensor
 from timbrel.core.errors import BadInputError
 from timbrel.core.files import sha256_of
 from timbrel.models.rift.segment_features import SAMPLE_RATE as RIFT_SAMPLE_RATE
-from timbrel.weights import rift_native
+from timbrel.weights import bundle, rift_native
 from timbrel.weights.rift import SPEAKER_KEY as RIFT_SPEAKER_KEY
 from timbrel.weights.rift import dit_state_dict, read_lightning_file
 from timbrel.weights.rvc import load_file, read_voice_model, sidecar_path
@@ -49,6 +49,8 @@ def describe(path: str | Path) -> ModelDescription:
     path = Path(path)
     if not path.is_file():
         raise BadInputError(path, "no such file")
+    if bundle.is_bundle(path):
+        return _describe_bundle(path)
     if path.suffix == ".json" or path.suffix == ".safetensors":
         return _describe_rift_native(path)
     data = load_file(path)
@@ -180,6 +182,34 @@ def _describe_rift_native(path: Path) -> ModelDescription:
         speakers=sorted(speakers, key=speakers.get),
         step=document.get("training", {}).get("step"),
         extra={"model": document.get("model"), "speaker_f0_hz": document.get("speaker_f0_hz")},
+    )
+
+
+def _describe_bundle(path: Path) -> ModelDescription:
+    contents = bundle.read_bundle(path)
+    config = contents.config
+    parameters, dtypes = _stats(contents.weights)
+    rift = config.get("rift") or {}
+    return ModelDescription(
+        path=str(path),
+        family=contents.family,
+        kind="timbrel bundle",
+        sha256=sha256_of(path),
+        parameters=parameters,
+        dtypes=dtypes,
+        version=config.get("version"),
+        sample_rate=config.get("sample_rate"),
+        use_f0=config.get("f0"),
+        speakers=[str(s) for s in config.get("speakers", [])],
+        step=rift.get("step"),
+        info=config.get("info", ""),
+        sidecar=contents.sidecar,
+        extra={
+            "format_version": config["format_version"],
+            "license": config.get("license", ""),
+            "parts": config["parts"],
+            "index": contents.index is not None,
+        },
     )
 
 
