@@ -108,24 +108,47 @@ def load(
     rmvpe: str | Path | None = None,
     contentvec: str | Path | None = None,
     vocoder: str | Path | None = None,
+    engine: str = "torch",
 ) -> VoiceModel:
     """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt, a Timbrel
-    bundle, verified part by part). Standard
-    weights it needs (HuBERT or ContentVec, RMVPE, the vocoder) come from the given paths, else
-    from the cache (`timbrel download`)."""
+    bundle, verified part by part). Standard weights it needs (HuBERT or ContentVec, RMVPE, the
+    vocoder) come from the given paths, else from the cache (`timbrel download`).
+    ``engine``: torch, or onnx (RVC: the synthesizer runs as an ONNX graph in onnxruntime)."""
     path = Path(model)
     family = model_family(path)
+    if engine not in ENGINES:
+        raise BadInputError(path, f"engine {engine!r} is not one of {list(ENGINES)}")
+    if engine == "onnx" and family != "rvc":
+        raise BadInputError(path, "the onnx engine converts RVC models; RIFT graphs are exported only")
     if is_bundle(path):
-        return _load_bundle(read_bundle(path), index, hubert, rmvpe, contentvec, vocoder)
-    if family == "rvc":
-        return RVCVoice(
+        voice = _load_bundle(read_bundle(path), index, hubert, rmvpe, contentvec, vocoder)
+    elif family == "rvc":
+        voice = RVCVoice(
             load_voice_model(path),
             load_hubert(find_weight("hubert", hubert)),
             PitchModels(rmvpe),
             read_index(index) if index is not None else None,
             read_training_f0_stats(path),
         )
-    return load_rift_voice(path, contentvec, rmvpe, vocoder)
+    else:
+        return load_rift_voice(path, contentvec, rmvpe, vocoder)
+    if engine == "onnx":
+        voice.synthesizer = _onnx_synthesizer(voice.synthesizer, path)
+    return voice
+
+
+ENGINES = ("torch", "onnx")
+
+
+def _onnx_synthesizer(synthesizer: Any, source: Path) -> Any:
+    """The synthesizer exported to ONNX (in a temporary folder) and opened in onnxruntime."""
+    import tempfile
+
+    from timbrel.weights.onnx_graphs import OnnxSynthesizer, export_rvc_synthesizer
+
+    with tempfile.TemporaryDirectory(prefix="timbrel-onnx-") as folder:
+        graph = export_rvc_synthesizer(synthesizer, Path(folder) / "synthesizer.onnx", source)
+        return OnnxSynthesizer.open(graph)
 
 
 def _load_bundle(contents, index, hubert, rmvpe, contentvec, vocoder) -> VoiceModel:
@@ -371,3 +394,27 @@ def unpack_voice(bundle: str | Path, output_dir: str | Path) -> list[Path]:
     from timbrel.weights.voice_bundle import unpack_voice as unpack
 
     return unpack(bundle, output_dir)
+
+
+def export_onnx(model: str | Path, output_dir: str | Path, vocoder: str | Path | None = None) -> list[Path]:
+    """ONNX graphs of a voice model into ``output_dir``: RVC -> ``<name>.onnx`` (the synthesizer,
+    with RVC's ONNX inputs); RIFT -> ``<name>.dit.onnx`` (the velocity network) and, with
+    ``vocoder`` (an NSF-HiFiGAN folder), ``nsf_hifigan.onnx``."""
+    from timbrel.weights import onnx_graphs
+    from timbrel.weights.bundle import bundle_name
+    from timbrel.weights.nsf_hifigan import load_nsf_hifigan
+    from timbrel.weights.rift import load_rift_checkpoint
+
+    path, output_dir = Path(model), Path(output_dir)
+    name = bundle_name(path) if is_bundle(path) else path.stem
+    contents = read_bundle(path) if is_bundle(path) else None
+    if model_family(path) == "rvc":
+        voice = rvc_voice_file(contents) if contents is not None else None
+        synthesizer = build_synthesizer(voice) if voice is not None else load_voice_model(path)
+        return [onnx_graphs.export_rvc_synthesizer(synthesizer, output_dir / f"{name}.onnx", path)]
+    rift = rift_checkpoint(contents) if contents is not None else load_rift_checkpoint(path)
+    written = [onnx_graphs.export_rift_dit(rift.model, output_dir / f"{name}.dit.onnx", path, rift.speakers)]
+    if vocoder is not None:
+        network = load_nsf_hifigan(vocoder)
+        written.append(onnx_graphs.export_nsf_hifigan(network, output_dir / "nsf_hifigan.onnx", vocoder))
+    return written

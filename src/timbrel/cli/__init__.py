@@ -324,13 +324,16 @@ def convert(
         None, help="fp32 (default) or bf16 (faster on CPUs with bf16, other numbers); RIFT also fp16."
     ),
     overwrite: bool = typer.Option(False, help="Replace outputs that already exist."),
+    engine: str = typer.Option("torch", help="torch, or onnx (RVC: the synthesizer in onnxruntime)."),
     set_: list[str] = typer.Option([], "--set", help="Any other option of the model family: name=value."),
 ) -> None:
     """Convert singing with a voice model; the family (RVC or RIFT) comes from the model file."""
     from timbrel import api
     from timbrel.core.config import parse_scalar
 
-    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe, contentvec=contentvec, vocoder=vocoder)
+    voice = api.load(
+        model, index=index, hubert=hubert, rmvpe=rmvpe, contentvec=contentvec, vocoder=vocoder, engine=engine
+    )
     given = {
         "key_shift_semitones": key,
         "speaker": int(speaker) if speaker is not None and speaker.isdigit() else speaker,

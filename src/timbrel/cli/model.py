@@ -139,3 +139,18 @@ def unpack(
         written = api.unpack_voice(bundle, output_dir)
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True)
+
+
+@model_app.command("export-onnx")
+def export_onnx(
+    model: Path = typer.Argument(..., help="RVC .pth, RIFT .ckpt or Timbrel bundle."),
+    output_dir: Path = typer.Option(..., "--output", "-o", help="Folder for the .onnx files."),
+    vocoder: Path | None = typer.Option(None, help="RIFT: also export this NSF-HiFiGAN folder."),
+) -> None:
+    """ONNX graphs: the RVC synthesizer (RVC's ONNX inputs), or the RIFT DiT and the vocoder."""
+    from timbrel import api
+
+    with _one_line_errors():
+        written = api.export_onnx(model, output_dir, vocoder)
+    for path in written:
+        console.print(f"wrote {path}", soft_wrap=True)
