@@ -58,7 +58,9 @@ def test_torchrun_two_gloo_processes_equal_one_process(fixtures, tmp_path):
 
     one = _train([sys.executable, "-m", "timbrel"], single, batch_size=2)
     assert one.returncode == 0, one.stderr
-    two = _train([*_torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "timbrel"], double, batch_size=1)
+    two = _train(
+        [*_torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "timbrel"], double, batch_size=1
+    )
     assert two.returncode == 0, two.stderr
 
     # Two global batches of 2 pieces: both runs write G_2/D_2 after their one epoch.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,9 @@ def start_run(config: RunConfig = RunConfig()) -> StepContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    placement = devices.resolve(config.device, config.precision, local_rank=local_rank)
+    placement = devices.resolve(
+        config.device, config.precision, local_rank=local_rank, say=_to_stderr if rank == 0 else None
+    )
     device = placement.device
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":
@@ -49,6 +52,10 @@ def start_run(config: RunConfig = RunConfig()) -> StepContext:
         world_size=world_size,
         rank=rank,
     )
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def finish_run(context: StepContext) -> None:
