@@ -13,7 +13,7 @@ from timbrel import api
 from timbrel.audio import io
 from timbrel.core.audio import Audio
 from timbrel.features.extract_rift import RIFTExtractConfig, RIFTFeatureModels, extract_rift_features
-from timbrel.features.extract_rvc import RVCExtractConfig
+from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor
 from timbrel.weights.hubert import load_contentvec, load_hubert
 from timbrel.weights.pitch_models import PitchModels
@@ -102,3 +102,17 @@ def test_rmvpe_moves_its_input_to_its_network_and_its_output_back(fixtures):
     extractor = RmvpeExtractor(load_rmvpe(fixtures / "rift" / "rmvpe_small" / "model.pt"), RmvpeConfig.rift())
     [track] = extractor.extract_batch(_tone(0.5, 16000).mono[None])
     assert isinstance(track.f0_hz, np.ndarray)
+
+
+def test_rvc_extraction_batches_rmvpe_with_the_numbers_of_one_at_a_time(fixtures, tmp_path):
+    hubert = load_hubert(fixtures / "rvc" / "hubert" / "hubert_tiny")
+    pitch = PitchModels(fixtures / "rift" / "rmvpe_small" / "model.pt", device="cpu")
+    for folder, batch_size in (("one", 1), ("four", 4)):
+        config = RVCExtractConfig("v1", "rmvpe", batch_size=batch_size)
+        outcomes = extract_rvc_features(_experiment(tmp_path / folder, 4), hubert, pitch, config)
+        assert {o.status for o in outcomes} == {"done"}
+    for path in sorted((tmp_path / "one" / "2b-f0nsf").glob("*.npy")):
+        # the same network on the same samples; only the batched convolutions' summation order differs
+        np.testing.assert_allclose(
+            np.load(tmp_path / "four" / "2b-f0nsf" / path.name), np.load(path), rtol=1e-5
+        )
