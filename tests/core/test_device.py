@@ -77,6 +77,16 @@ def test_bf16_on_a_gpu_without_it_is_refused(fake_gpu):
     assert devices.resolve_precision("auto", torch.device("cuda", 0)) == "fp16"
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("NVIDIA GeForce GTX 1660", "fp32"), ("Tesla P40", "fp32"), ("NVIDIA GeForce GTX 1080 Ti", "fp32"),
+     ("Tesla V100-SXM2-16GB", "fp16"), ("Tesla T4", "fp16")],
+)  # fmt: skip
+def test_auto_keeps_the_gpus_rvc_keeps_out_of_half_precision_in_fp32(monkeypatch, fake_gpu, name, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: name)
+    assert devices.resolve_precision("auto", torch.device("cuda", 0)) == expected
+
+
 def test_bf16_on_a_cpu_without_native_bf16_warns_and_auto_never_picks_it():
     cpu = torch.device("cpu")
     with pytest.warns(devices.SlowPrecisionWarning, match="avx512_bf16"):

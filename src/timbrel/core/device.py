@@ -165,7 +165,9 @@ def resolve_precision(
     allowed = allowed_precisions(device)
     if name == "auto":
         if device.type == "cuda":
-            return "bf16" if "bf16" in allowed else "fp16"
+            if "bf16" in allowed:
+                return "bf16"
+            return "fp32" if _slow_fp16(describe_device(device)) else "fp16"
         if device.type == "cpu" and cpu_has_native_bf16(cpu_flag_set):
             return "bf16"
         return "fp32"
@@ -183,6 +185,18 @@ def resolve_precision(
             stacklevel=2,
         )
     return name  # type: ignore[return-value]
+
+
+def _slow_fp16(gpu: str) -> bool:
+    """The GPUs RVC's config keeps in fp32 (is_half off): the GTX 16 series (but the V100),
+    the P40/P10 and the GTX 10 series, whose fp16 arithmetic is slow or broken."""
+    upper = gpu.upper()
+    return (
+        ("16" in gpu and "V100" not in upper)
+        or "P40" in upper
+        or "P10" in upper
+        or any(model in gpu for model in ("1060", "1070", "1080"))
+    )
 
 
 def resolve(
