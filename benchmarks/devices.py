@@ -57,7 +57,8 @@ def _measure(
     """(seconds, peak device bytes) of the workload ``build`` returns, models built inside the window."""
     devices.release_memory(device)
     devices.reset_peak_memory(device)
-    workload = build()
+    with device:  # parameters are created where they run (random initialisation is slow on a CPU)
+        workload = build()
     seconds = _timed(device, workload, repeats, warm_up)
     peak = devices.peak_memory_bytes(device)
     del workload
