@@ -286,13 +286,13 @@ class OnnxSynthesizer:
             raise ValueError("the ONNX engine runs the offline synthesizer only: no formant shift")
         frames = content.shape[1]
         feeds = {
-            "phone": content.float().numpy(),
-            "phone_lengths": content_lengths.long().numpy(),
-            "pitch": None if pitch is None else pitch.long().numpy(),
-            "pitchf": None if f0_hz is None else f0_hz.float().numpy(),
-            "ds": speaker.long().numpy(),
+            "phone": content.float().cpu().numpy(),
+            "phone_lengths": content_lengths.long().cpu().numpy(),
+            "pitch": None if pitch is None else pitch.long().cpu().numpy(),
+            "pitchf": None if f0_hz is None else f0_hz.float().cpu().numpy(),
+            "ds": speaker.long().cpu().numpy(),
             "rnd": np.zeros((content.shape[0], self.config.inter_channels, frames), dtype=np.float32),
         }
         names = RVC_INPUTS if self.config.use_f0 else RVC_INPUTS_NO_F0
         (audio,) = self.session.run(None, {name: feeds[name] for name in names})
-        return _Trace(torch.from_numpy(audio))
+        return _Trace(torch.from_numpy(audio).to(content.device))
