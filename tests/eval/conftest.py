@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import require, require_module
 from timbrel.features.pitch.base import PitchTrack
 from timbrel.weights.cache import MissingWeightError
 
@@ -54,18 +55,18 @@ def voice_encoder():
     try:
         return ResemblyzerEncoder.load()
     except MissingWeightError as error:
-        pytest.skip(str(error))
+        require(False, str(error))
 
 
 @pytest.fixture(scope="session")
 def dnsmos_session():
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime", "DNSMOS needs the [eval] extra")
     from timbrel.weights.dnsmos import load_dnsmos
 
     try:
         return load_dnsmos(threads=1)
     except MissingWeightError as error:
-        pytest.skip(str(error))
+        require(False, str(error))
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,14 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.conftest import require_module
 from tests.eval.signals import vowel
 from timbrel.audio import io
 from timbrel.core.audio import Audio
 from timbrel.eval.evaluate import EvalConfig, evaluate_folder
 from timbrel.eval.report import write_report
 
-pytest.importorskip("matplotlib")
+require_module("matplotlib", "plots need the [eval] extra (matplotlib)")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

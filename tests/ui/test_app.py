@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 import soundfile
 
-pytest.importorskip("gradio", reason="the web UI needs the [ui] extra (pip install gradio)")
+from tests.conftest import require, require_module
+
+require_module("gradio", "the web UI needs the [ui] extra (pip install gradio)")
 
 from timbrel import api
 from timbrel.ui.app import build_app, exposure_warning
@@ -120,9 +122,8 @@ def server(tmp_path_factory, e2e, rift_e2e):
 @pytest.fixture(scope="module")
 def browser():
     if sync_api is None:
-        pytest.skip("browser tests need Playwright's Python package (pip install playwright)")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("browser tests need Debian's chromium (apt-get install -y chromium)")
+        require(False, "browser tests need Playwright's Python package (pip install playwright)")
+    require(Path(CHROMIUM).exists(), "browser tests need Debian's chromium (apt-get install -y chromium)")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser

@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 from scipy import signal
 
+from tests.conftest import require_module
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.protect import protect_unvoiced
 from timbrel.models.rvc.retrieval import retrieve_and_blend
@@ -187,7 +188,7 @@ def test_training_checkpoint_generator_loads_strictly(fixtures):
 def test_composed_pieces_reproduce_reference_conversion(fixtures):
     """The reference vc_single on the short e2e input, recomposed from its stored intermediates:
     index blend, x2 frames, protect, synthesis, trim, rms mix and int16 output."""
-    pytest.importorskip("faiss")
+    require_module("faiss", "the retrieval index needs the [index] extra (faiss-cpu)")
     e2e = fixtures / "rvc" / "e2e"
     settings = json.loads((e2e / "settings.json").read_text())
     options, constants = settings["settings"], settings["pipeline_constants"]
