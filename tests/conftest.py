@@ -58,3 +58,10 @@ def present_fixtures_root() -> Path:
     require(root.is_dir(), f"parity fixtures not found at {root} (set TIMBREL_FIXTURES)")
     return root
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reads the reference fixtures is a parity test (``-m parity``): CI runs
+    those a second time under reduced SIMD dispatch and one thread (scripts/test.sh)."""
+    for item in items:
+        if "fixtures" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.parity)
