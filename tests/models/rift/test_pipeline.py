@@ -8,6 +8,7 @@ import pytest
 import soundfile
 import torch
 
+from timbrel import api
 from timbrel.audio import io
 from timbrel.audio.slicing import SlicerConfig, slice_spans
 from timbrel.core.audio import Audio
@@ -25,7 +26,6 @@ from timbrel.models.rift.pipeline import (
     to_model_rate,
 )
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan, NsfHifiGanConfig
-from timbrel.weights.rift_voice import load_rift_voice
 
 
 def options_from_settings(speaker: str, s: dict) -> RIFTConvertOptions:
@@ -63,12 +63,13 @@ def test_end_to_end_matches_reference(fixtures, monkeypatch):
     info = json.loads((folder / "settings.json").read_text())
     reference = torch.load(folder / "intermediates.pt", weights_only=True)
     pretrained = folder / "pretrained"
-    voice = load_rift_voice(
+    voice = api.load(  # as a user loads it: the family from the file
         folder / "model-step=2.ckpt",
-        pretrained / "content-vec-best",
-        pretrained / "rmvpe" / "model.pt",
-        pretrained / "nsf_hifigan_44.1k_hop512_128bin_2024.02",
+        contentvec=pretrained / "content-vec-best",
+        rmvpe=pretrained / "rmvpe" / "model.pt",
+        vocoder=pretrained / "nsf_hifigan_44.1k_hop512_128bin_2024.02",
     )
+    assert isinstance(voice, RIFTVoice)
     assert voice.speakers == tuple(sorted(info["spk2idx"], key=info["spk2idx"].get))
     options = options_from_settings(info["speaker"], info["settings"])
     audio = io.load(folder / "input.wav")

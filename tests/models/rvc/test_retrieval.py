@@ -113,7 +113,17 @@ def test_exact_match_gets_the_limit_weight_not_nan(index_dir, meta):
     stored = index.vectors[:3]
     retrieved = index.retrieve(stored)
     assert np.isfinite(retrieved).all()
-    assert np.allclose(retrieved, stored, atol=1e-6)
+    np.testing.assert_array_equal(retrieved, stored)
+    # The limit the exact match takes: a query δ away weighs its nearest vector by 1/|δ|⁴, so the
+    # retrieved vector approaches the stored one as δ⁴ (an answer that echoed the query: as δ).
+    direction = np.random.default_rng(0).standard_normal(stored.shape).astype(np.float32)
+    direction *= (
+        0.05
+        * np.linalg.norm(stored, axis=1, keepdims=True)
+        / np.linalg.norm(direction, axis=1, keepdims=True)
+    )
+    error = [np.linalg.norm(index.retrieve(stored + direction / 2**n) - stored, axis=1) for n in (0, 1)]
+    assert np.all(error[0] / error[1] > 8)
 
 
 def test_index_rate_zero_skips_and_bad_rate_is_refused(index_dir, meta, index_io):
