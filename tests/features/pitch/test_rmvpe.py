@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import parity
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor, rmvpe_salience
 from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig, fold_batch_norm
 from timbrel.weights.rmvpe import load_rmvpe
@@ -22,7 +23,7 @@ def test_salience_from_reference_mel(small):
     network, io = small
     with torch.inference_mode():
         salience = rmvpe_salience(network, io["rmvpe_mel"])
-    torch.testing.assert_close(salience, io["salience"], rtol=0, atol=1e-5)
+    parity.float32_close(salience, io["salience"], terms=parity.network_terms(network), what="salience")
 
 
 def test_extractor_from_16k_audio(small):
@@ -53,7 +54,7 @@ def test_folded_batch_norm_matches(fixtures):
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in network.unet.decoder.modules())
     with torch.inference_mode():
         salience = rmvpe_salience(network, io["rmvpe_mel"])
-    torch.testing.assert_close(salience, io["salience"], rtol=0, atol=1e-5)
+    parity.float32_close(salience, io["salience"], terms=parity.network_terms(network), what="salience")
 
 
 @settings(derandomize=True, max_examples=6, deadline=None)
