@@ -24,6 +24,9 @@ except ImportError:  # numpy < 2
 print(" ".join(f for f in __cpu_dispatch__ if __cpu_features__.get(f)))
 ')
 echo "parity tests again with ATEN_CPU_CAPABILITY=default NPY_DISABLE_CPU_FEATURES=\"$reduced_simd\", 1 thread"
+# torch's matrix products go through MKL and oneDNN and numpy's through OpenBLAS, each with its
+# own CPU dispatch, and faiss loads an AVX2 or AVX-512 build: hold those to the baseline too.
 ATEN_CPU_CAPABILITY=default NPY_DISABLE_CPU_FEATURES="$reduced_simd" \
+  MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 OPENBLAS_CORETYPE=Nehalem FAISS_OPT_LEVEL=generic \
   OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
   .venv/bin/python -m pytest -n 2 -q -m "parity and not slow and not gpu"
