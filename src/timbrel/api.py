@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from timbrel.audio import io
+from timbrel.core import device as devices
 from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError
 from timbrel.dataset import rift, rvc
@@ -105,20 +107,31 @@ def load(
     rmvpe: str | Path | None = None,
     contentvec: str | Path | None = None,
     vocoder: str | Path | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    say: Callable[[str], None] | None = None,
 ) -> VoiceModel:
     """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt). Standard
     weights it needs (HuBERT or ContentVec, RMVPE, the vocoder) come from the given paths, else
-    from the cache (`timbrel download`)."""
+    from the cache (`timbrel download`).
+
+    device: auto, cpu, cuda, cuda:N or mps; precision: fp32, fp16, bf16 or auto (see
+    timbrel.core.device). Every network moves there once; ``voice.placement`` says where, and
+    ``convert_options`` takes its precision unless told otherwise. ``say`` hears what auto picked."""
+    placement = devices.resolve(device, precision, say=say)
     path = Path(model)
     if model_family(path) == "rvc":
-        return RVCVoice(
-            load_voice_model(path),
-            load_hubert(find_weight("hubert", hubert)),
-            PitchModels(rmvpe),
+        voice: Any = RVCVoice(
+            load_voice_model(path).to(placement.device),
+            load_hubert(find_weight("hubert", hubert)).to(placement.device),
+            PitchModels(rmvpe, placement.device),
             read_index(index) if index is not None else None,
             read_training_f0_stats(path),
         )
-    return load_rift_voice(path, contentvec, rmvpe, vocoder)
+    else:
+        voice = load_rift_voice(path, contentvec, rmvpe, vocoder, device=placement.device)
+    voice.placement = placement
+    return voice
 
 
 def model_family(path: str | Path) -> str:
@@ -136,7 +149,11 @@ CONVERT_OPTIONS = {"rvc": RVCConvertOptions, "rift": RIFTConvertOptions}
 
 
 def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
-    """The model family's typed options from plain values; a value the family lacks is an error."""
+    """The model family's typed options from plain values; a value the family lacks is an error.
+    Without a precision the model's (from ``load``) is taken."""
+    placement = getattr(model, "placement", None)
+    if "precision" not in values and placement is not None:
+        values = {**values, "precision": placement.precision}
     return from_dict(CONVERT_OPTIONS[model.family], values, where=f"{model.family} conversion options")
 
 
@@ -147,10 +164,16 @@ def convert(
     options: Any = None,
     overwrite: bool = False,
     show_progress: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> list[Outcome]:
-    """Convert files, folders or globs into ``output`` (a folder, or a file for a single input)."""
-    options = options if options is not None else CONVERT_OPTIONS[model.family]()
-    return convert_files(model, options, inputs, output, overwrite=overwrite, show_progress=show_progress)
+    """Convert files, folders or globs into ``output`` (a folder, or a file for a single input).
+
+    shard: (i, n) converts only the i-th of n deterministic parts of the sorted inputs (1-based),
+    so n processes or machines split a catalogue between them."""
+    options = options if options is not None else convert_options(model, {})
+    return convert_files(
+        model, options, inputs, output, overwrite=overwrite, show_progress=show_progress, shard=shard
+    )
 
 
 def extract_rvc(
@@ -159,13 +182,20 @@ def extract_rvc(
     hubert: str | Path | None = None,
     rmvpe: str | Path | None = None,
     show_progress: bool = False,
+    device: str = "cpu",
+    say: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    """f0 and content features for a prepared RVC experiment (2a_f0, 2b-f0nsf, 3_feature*), resumable."""
+    """f0 and content features for a prepared RVC experiment (2a_f0, 2b-f0nsf, 3_feature*), resumable.
+    HuBERT and the pitch networks run on ``device`` in float32 (the training features are the
+    reference's numbers)."""
+    placement = devices.resolve(device, "fp32", say=say)
     experiment_dir = Path(experiment_dir)
-    content_model = load_hubert(find_weight("hubert", hubert))
+    content_model = load_hubert(find_weight("hubert", hubert)).to(placement.device)
     total = len(list((experiment_dir / "1_16k_wavs").glob("*.wav")))
     with progress_bar("extracting (rvc)", total, show_progress) as advance:
-        return extract_rvc_features(experiment_dir, content_model, PitchModels(rmvpe), config, advance)
+        return extract_rvc_features(
+            experiment_dir, content_model, PitchModels(rmvpe, placement.device), config, advance
+        )
 
 
 def extract_rift(
@@ -174,9 +204,13 @@ def extract_rift(
     contentvec: str | Path | None = None,
     rmvpe: str | Path | None = None,
     show_progress: bool = False,
+    device: str = "cpu",
+    say: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    """mel, rms, f0 and ContentVec files next to every wav of a RIFT dataset, resumable."""
-    models = load_rift_feature_models(contentvec, rmvpe, features=config.features)
+    """mel, rms, f0 and ContentVec files next to every wav of a RIFT dataset, resumable. ContentVec
+    and RMVPE run on ``device`` in float32 (the training features are the reference's numbers)."""
+    placement = devices.resolve(device, "fp32", say=say)
+    models = load_rift_feature_models(contentvec, rmvpe, placement.device, features=config.features)
     total = len(list_utterances(data_dir))
     with progress_bar("extracting (rift)", total, show_progress) as advance:
         return extract_rift_features(data_dir, models, config, advance)
@@ -205,12 +239,22 @@ def evaluate(
     pitch_method: str = "pm",
     report_dir: str | Path | None = None,
     rmvpe: str | Path | None = None,
+    device: str = "cpu",
+    say: Callable[[str], None] | None = None,
 ) -> EvalReport:
     """Objective metrics of converted files against their sources (and target-speaker references);
-    writes report.json and report.html into ``report_dir`` when given."""
-    torch.set_num_threads(1)  # the small speaker LSTM and DNSMOS run slower with more threads
+    writes report.json and report.html into ``report_dir`` when given. The pitch network and the
+    speaker encoder run on ``device`` in float32 (DNSMOS is an ONNX model: CPU)."""
+    placement = devices.resolve(device, "fp32", say=say)
+    if placement.device.type == "cpu":
+        torch.set_num_threads(1)  # the small speaker LSTM and DNSMOS run slower with more threads
     report = evaluate_folder(
-        converted_dir, source_dir, references, config, pitch_extractor=PitchModels(rmvpe)(pitch_method)
+        converted_dir,
+        source_dir,
+        references,
+        config,
+        pitch_extractor=PitchModels(rmvpe, placement.device)(pitch_method),
+        device=placement.device,
     )
     if report_dir is not None:
         write_eval_report(report, report_dir)
