@@ -65,7 +65,8 @@ class SynthesizerConfig:
         needed = 3 if self.resblock == "1" else 2
         if any(len(d) < needed for d in self.resblock_dilation_sizes):
             raise ConfigError(
-                f"resblock {self.resblock!r} takes {needed} dilations per kernel, got {self.resblock_dilation_sizes}"
+                f"resblock {self.resblock!r} takes {needed} dilations per kernel, "
+                f"got {self.resblock_dilation_sizes}"
             )
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
             raise ConfigError(
