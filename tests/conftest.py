@@ -37,11 +37,12 @@ def fixtures() -> Path:
 def _absent_fixture_file(error: BaseException) -> Path | None:
     """The fixture file an error is about, when that file is absent from the fixture set in use."""
     from timbrel.core.errors import BadInputError
+    from timbrel.weights.cache import MissingWeightError
 
     if isinstance(error, FileNotFoundError) and error.filename:
         path = Path(error.filename)
-    elif isinstance(error, BadInputError):
-        path = error.path
+    elif isinstance(error, (BadInputError, MissingWeightError)) and error.path is not None:
+        path = Path(error.path)
     else:
         return None
     root = fixtures_root()
