@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 from timbrel.core.errors import BadInputError
-from timbrel.features.content.hubert import HubertConfig, HubertModel
+from timbrel.features.content.hubert import HubertModel
 from timbrel.weights.hubert import (
     hubert_config_from_fairseq,
     hubert_config_from_transformers,
