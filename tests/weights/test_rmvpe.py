@@ -58,7 +58,7 @@ def test_not_an_rmvpe_file(tmp_path):
 
 
 def _small_config(fixtures) -> E2EConfig:
-    """The E2E0 constructor call small_config.json records, e.g. "E2E0(n_blocks=1, ..., kernel_size=(2, 2))"."""
+    """The E2E0 constructor call small_config.json records, e.g. "E2E0(n_blocks=1, ...)"."""
     constructor = json.loads((fixtures / "rift/rmvpe_small/small_config.json").read_text())["constructor"]
     kwargs = {
         name: ast.literal_eval(value) for name, value in re.findall(r"(\w+)=(\([^)]*\)|[^,()]+)", constructor)
