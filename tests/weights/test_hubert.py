@@ -20,7 +20,7 @@ from safetensors.torch import load_file
 
 from tests import parity
 from timbrel.core.errors import BadInputError
-from timbrel.features.content.hubert import HubertConfig, HubertModel
+from timbrel.features.content.hubert import HubertModel
 from timbrel.weights.hubert import (
     hubert_config_from_fairseq,
     hubert_config_from_transformers,
@@ -63,7 +63,14 @@ def test_both_layouts_match_reference(hubert_dir, hubert_io, layout):
     model = load_hubert(hubert_dir / layout)
     meta = json.loads((hubert_dir / "meta.json").read_text())
     assert model.config.frame_count(meta["input_samples"]) == meta["frames"]
-    assert model.config == HubertConfig.tiny()
+    described = json.loads((hubert_dir / "hubert_tiny" / "config.json").read_text())
+    sizes = ("hidden_size", "num_layers", "num_heads", "ffn_size", "pos_conv_kernel", "pos_conv_groups")
+    theirs = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+    theirs += ("num_conv_pos_embeddings", "num_conv_pos_embedding_groups")
+    assert [getattr(model.config, name) for name in sizes] == [described[name] for name in theirs]
+    assert model.config.conv_channels == tuple(described["conv_dim"])
+    assert model.config.conv_bias == described["conv_bias"]
+    assert model.config.proj_size == described["classifier_proj_size"]
     assert_matches_reference(model, hubert_io)
 
 
