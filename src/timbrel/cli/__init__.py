@@ -325,7 +325,7 @@ def convert(
     key: float | None = typer.Option(None, "--key", help="Key shift in semitones."),
     speaker: str | None = typer.Option(None, help="Speaker id (or name for RIFT)."),
     f0_method: str | None = typer.Option(
-        None, help="RVC: pm, harvest, dio, rmvpe, crepe-full, crepe-tiny, fcpe."
+        None, help="RVC: pm, harvest, dio, rmvpe, crepe-full, crepe-tiny, fcpe, hybrid (rmvpe+fcpe median)."
     ),
     index_rate: float | None = typer.Option(
         None, help="RVC: how much of the retrieved features to use (0-1)."
@@ -515,17 +515,29 @@ def train_rvc(
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
     logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
     stage: str = typer.Option("all", help="all: prepare, extract, train, index; train: training alone."),
-    version: str = typer.Option("v2", help="v1 or v2."),
-    sample_rate: int = typer.Option(40000, help="32000, 40000 or 48000."),
-    f0_method: str = typer.Option("rmvpe", help="pm or rmvpe; 'none' trains a model without pitch."),
-    batch_size: int = typer.Option(4, help="Pieces per batch (per process under torchrun)."),
-    epochs: int = typer.Option(20, help="Total epochs."),
-    save_every_epoch: int = typer.Option(5, help="Checkpoint (and voice model) every N epochs."),
-    keep_latest_only: bool = typer.Option(False, help="Keep only the newest G_/D_ checkpoint."),
+    version: str | None = typer.Option(None, help="v1 or v2 [default: v2]."),
+    sample_rate: int | None = typer.Option(None, help="32000, 40000 or 48000 [default: 40000]."),
+    f0_method: str | None = typer.Option(
+        None, help="pm or rmvpe; 'none' trains a model without pitch [default: rmvpe]."
+    ),
+    batch_size: int | None = typer.Option(None, help="Pieces per batch, per process [default: 4]."),
+    epochs: int | None = typer.Option(None, help="Total epochs [default: 20]."),
+    save_every_epoch: int | None = typer.Option(
+        None, help="Checkpoint and voice model every N epochs [default: 5]."
+    ),
+    keep_latest_only: bool | None = typer.Option(
+        None,
+        "--keep-latest-only/--keep-all",
+        help="Keep only the newest G_/D_ checkpoint [default: all].",
+    ),
     pretrained_g: Path | None = typer.Option(None, help="Pretrained G (f0G40k.pth) or any G_*.pth."),
     pretrained_d: Path | None = typer.Option(None, help="Pretrained D (f0D40k.pth) or any D_*.pth."),
-    device: str = typer.Option("auto", help=DEVICE_HELP + " Under torchrun each process takes its GPU."),
-    precision: str = typer.Option("fp32", help=PRECISION_HELP + " fp16 trains with a GradScaler."),
+    device: str | None = typer.Option(
+        None, help=DEVICE_HELP + " Under torchrun each process takes its GPU. [default: auto]"
+    ),
+    precision: str | None = typer.Option(
+        None, help=PRECISION_HELP + " fp16 trains with a GradScaler. [default: fp32]"
+    ),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
     config_file: Path | None = typer.Option(None, "--config", help="A .toml or .json RVCTrainConfig."),
@@ -535,42 +547,37 @@ def train_rvc(
 
     Several GPUs or machines: torchrun --nproc-per-node 2 -m timbrel train rvc ...
     """
-    from dataclasses import replace
-
     from timbrel import api
     from timbrel.core.config import load_file
     from timbrel.core.errors import TimbrelError
     from timbrel.train.rvc import RVCTrainConfig
 
-    if config_file is not None:
-        config = load_file(RVCTrainConfig, config_file)
-    else:
-        config = RVCTrainConfig(
-            version=version,
-            sample_rate=sample_rate,
-            use_f0=f0_method != "none",
-            batch_size=batch_size,
-            pretrained_g=pretrained_g,
-            pretrained_d=pretrained_d,
-        )
-        config = replace(
-            config,
-            run=replace(config.run, device=device, precision=precision),
-            loop=replace(
-                config.loop,
-                epochs=epochs,
-                save_every_epochs=save_every_epoch,
-                keep_latest_only=keep_latest_only,
-            ),
-        )
-    config = _overrides(config, set_)
+    # The file (or the defaults) first; a flag given on the command line overrides it.
+    config = load_file(RVCTrainConfig, config_file) if config_file is not None else RVCTrainConfig()
+    options = {
+        "version": version,
+        "sample_rate": sample_rate,
+        "use_f0": None if f0_method is None else f0_method != "none",
+        "batch_size": batch_size,
+        "pretrained_g": pretrained_g,
+        "pretrained_d": pretrained_d,
+        "run.device": device,
+        "run.precision": precision,
+        "loop.epochs": epochs,
+        "loop.save_every_epochs": save_every_epoch,
+        "loop.keep_latest_only": keep_latest_only,
+    }
+    given = [
+        f"{k}={json.dumps(str(v) if isinstance(v, Path) else v)}" for k, v in options.items() if v is not None
+    ]
+    config = _overrides(config, given + list(set_))
     try:
         result = api.train_rvc(
             logs_dir / experiment,
             config,
             input_dir=input_dir,
             stage=stage,
-            f0_method=f0_method,
+            f0_method=f0_method or "rmvpe",
             hubert=hubert,
             rmvpe=rmvpe,
             show_progress=True,
