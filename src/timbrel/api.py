@@ -12,7 +12,7 @@ import torch
 from timbrel.audio import io
 from timbrel.core import device as devices
 from timbrel.core.config import from_dict
-from timbrel.core.errors import BadInputError
+from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
 from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
@@ -21,17 +21,21 @@ from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
 from timbrel.eval.report import write_report as write_eval_report
 from timbrel.features.extract_rift import RIFTExtractConfig, extract_rift_features, list_utterances
 from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
+from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
 from timbrel.models.rift.pipeline import RIFTConvertOptions
-from timbrel.models.rvc.f0_stats import F0Stats
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index, index_file_name
 from timbrel.weights.bundle import is_bundle, read_bundle
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
-from timbrel.weights.rift_voice import load_rift_feature_models, load_rift_voice
+from timbrel.weights.rift_voice import (
+    load_rift_feature_models,
+    load_rift_voice,
+    speaker_f0_stats_from_sidecar,
+)
 from timbrel.weights.rvc import build_synthesizer, load_voice_model, read_training_f0_stats
 from timbrel.weights.rvc_index import index_from_bytes, read_index, write_index
 from timbrel.weights.voice_bundle import rift_checkpoint, rvc_voice_file
@@ -167,7 +171,8 @@ def _onnx_synthesizer(synthesizer: Any, source: Path) -> Any:
 def _load_bundle(contents, index, hubert, rmvpe, contentvec, vocoder, device) -> VoiceModel:
     """A verified bundle's voice; an index given beside it replaces the bundled one."""
     if contents.family == "rift":
-        return load_rift_voice(rift_checkpoint(contents), contentvec, rmvpe, vocoder, device=device)
+        stats = speaker_f0_stats_from_sidecar(contents.sidecar or {}, contents.path)
+        return load_rift_voice(rift_checkpoint(contents), contentvec, rmvpe, vocoder, device, stats)
     if index is not None:
         retrieval = read_index(index)
     elif contents.index is not None:
@@ -201,12 +206,22 @@ def model_family(path: str | Path) -> str:
 
 
 CONVERT_OPTIONS = {"rvc": RVCConvertOptions, "rift": RIFTConvertOptions}
+REFUSED_OPTIONS = {
+    "rift": {
+        "formant_shift_semitones": "RIFT cannot shift formants cleanly: its DiT draws the whole mel "
+        "spectrum, formants included, from the speaker and the f0, and the vocoder has no formant "
+        "control (RVC's stretch of the synthesizer's frames has no RIFT counterpart)"
+    }
+}
 
 
 def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
     """The model family's typed options from plain values; a value the family lacks is an error.
     Without a precision the model's (from ``load``) is taken."""
     placement = getattr(model, "placement", None)
+    for name, reason in REFUSED_OPTIONS.get(model.family, {}).items():
+        if values.get(name):
+            raise ConfigError(f"{name}: {reason}")
     if "precision" not in values and placement is not None:
         values = {**values, "precision": placement.precision}
     return from_dict(CONVERT_OPTIONS[model.family], values, where=f"{model.family} conversion options")
@@ -363,18 +378,59 @@ def train_rvc(
 
 
 def train_rift(
-    data_dir: str | Path, config: Any = None, show_progress: bool = False, logger: Any = None
+    data_dir: str | Path,
+    config: Any = None,
+    show_progress: bool = False,
+    logger: Any = None,
+    *,
+    recordings: str | Path | None = None,
+    split: rift.SplitConfig = rift.SplitConfig(),
+    contentvec: str | Path | None = None,
+    rmvpe: str | Path | None = None,
 ) -> Any:
     """Train a RIFT (RIFT-SVC DiT) voice model on ``data_dir`` (``<speaker>/<stem>.wav`` with
     meta_info.json and the extracted feature files beside each wav). ``config``: a RIFTTrainConfig
     (default: the fine-tuning config; ``RIFTTrainConfig.pretrain()`` trains from scratch); its
     dataset.data_dir is replaced by ``data_dir``. Restarting the same run continues from its newest
-    checkpoint -> RIFTTrainResult."""
+    checkpoint -> RIFTTrainResult. Beside each exported model goes the sidecar with every speaker's
+    training f0 statistics (for auto_key).
+
+    One click: with ``recordings`` (``<speaker>/<recording>`` folders), first prepare them into
+    ``data_dir`` (with meta_info.json's ``split``) and extract the features there (ContentVec and
+    RMVPE on the training device); each stage skips the work already done, as in ``train_rvc``,
+    and ``result.stages`` holds their outcomes."""
+    from dataclasses import replace
+
     from timbrel.train.rift import train_rift as run_training
     from timbrel.train.rift_config import RIFTTrainConfig
 
     config = config if config is not None else RIFTTrainConfig.finetune()
-    return run_training(config.with_data_dir(data_dir), show_progress=show_progress, extra_logger=logger)
+    stages = {}
+    if recordings is not None:
+        prepared = prepare_rift(recordings, data_dir, split=split, show_progress=show_progress)
+        if not prepared.usable:
+            raise BadInputError(Path(recordings), "no recording could be prepared")
+        if "meta_info_error" in prepared.extra:
+            raise BadInputError(Path(data_dir), prepared.extra["meta_info_error"])
+        stages["prepare"] = prepared.outcomes
+        extracted = extract_rift(
+            data_dir,
+            contentvec=contentvec,
+            rmvpe=rmvpe,
+            show_progress=show_progress,
+            device=config.training.device,
+        )
+        if failed := [o for o in extracted if o.status == "failed"]:
+            raise BadInputError(Path(failed[0].item), f"feature extraction failed: {failed[0].reason}")
+        stages["extract"] = tuple(extracted)
+    result = run_training(config.with_data_dir(data_dir), show_progress=show_progress, extra_logger=logger)
+    return replace(result, stages=stages)
+
+
+def is_rift_dataset(path: str | Path) -> bool:
+    """True for a prepared RIFT dataset (it holds meta_info.json); else ``path`` is taken as a
+    folder of recordings (``<speaker>/<recording>``) for the one-click ``train_rift``."""
+    return (Path(path) / rift.META_INFO_FILE).is_file()
 
 
 # Model tools -------------------------------------------------------------------------------

@@ -339,10 +339,12 @@ def convert(
     ),
     output_sample_rate: int | None = typer.Option(None, help="RVC: resample the output to this rate."),
     auto_key: bool = typer.Option(
-        False, "--auto-key", help="RVC: add the key shift that moves the input to the voice's training f0."
+        False,
+        "--auto-key",
+        help="Add the key shift that moves the input to the voice's (RIFT: the speaker's) training f0.",
     ),
     formant_shift: float | None = typer.Option(
-        None, help="RVC: move the formants by this many semitones, keeping the pitch."
+        None, help="RVC: move the formants by this many semitones, keeping the pitch (RIFT refuses it)."
     ),
     infer_steps: int | None = typer.Option(None, help="RIFT: sampling steps (default 32)."),
     ds_cfg_strength: float | None = typer.Option(None, help="RIFT: content-downsampling guidance (0.2)."),
@@ -414,7 +416,10 @@ def convert(
     for item in set_:
         name, _, text = item.partition("=")
         values[name] = parse_scalar(text)
-    options = api.convert_options(voice, values)
+    try:
+        options = api.convert_options(voice, values)
+    except TimbrelError as error:
+        _exit_on_error(error)
     outcomes = api.convert(
         voice, inputs, output, options, overwrite=overwrite, show_progress=True, shard=parts
     )
@@ -588,7 +593,19 @@ def train_rvc(
 
 @train_app.command("rift")
 def train_rift(
-    data_dir: Path = typer.Argument(..., help="Prepared RIFT dataset (meta_info.json, features extracted)."),
+    source: Path = typer.Argument(
+        ...,
+        help="A prepared RIFT dataset (it holds meta_info.json: trained as it is), else a folder of "
+        "recordings, <speaker>/<recording> (one-click: prepared into --data-dir, extracted, trained).",
+    ),
+    data_dir: Path | None = typer.Option(
+        None, help="One-click: the dataset folder to prepare into (default: data/<RECORDINGS folder name>)."
+    ),
+    split_type: str = typer.Option("stratified", help="One-click: random or stratified test split."),
+    num_test: int = typer.Option(20, help="One-click: test files in a random split."),
+    num_test_per_speaker: int = typer.Option(1, help="One-click: test files per speaker (stratified)."),
+    contentvec: Path | None = typer.Option(None, help="One-click: ContentVec folder (default: the cache)."),
+    rmvpe: Path | None = typer.Option(None, help="One-click: RMVPE weights (default: the cache)."),
     preset: str = typer.Option(
         "finetune", help="finetune (from a pretrained DiT) or pretrain (from scratch)."
     ),
@@ -624,13 +641,16 @@ def train_rift(
 ) -> None:
     """Train a RIFT voice model; restarting the same run continues from its newest checkpoint.
 
-    Several GPUs: torchrun --nproc-per-node 2 -m timbrel train rift DATA_DIR ...
+    Given recordings, one click: prepare, split (meta_info.json), extract, train; each stage skips
+    what is done. Beside each model goes <model>.timbrel.json with every speaker's f0 statistics
+    (for convert --auto-key). Several GPUs: torchrun --nproc-per-node 2 -m timbrel train rift DATA_DIR ...
     """
     from rich.markup import escape
 
     from timbrel import api
     from timbrel.core.config import load_file
-    from timbrel.core.errors import TimbrelError
+    from timbrel.core.errors import BadInputError, TimbrelError
+    from timbrel.dataset.rift import SplitConfig
     from timbrel.train.rift_config import RIFTTrainConfig
 
     presets = {"finetune": RIFTTrainConfig.finetune, "pretrain": RIFTTrainConfig.pretrain}
@@ -665,10 +685,27 @@ def train_rift(
     ]
     try:
         config = _overrides(config, given + list(set_))
-        result = api.train_rift(data_dir, config, show_progress=True)
+        if not source.is_dir():
+            raise BadInputError(source, "not a folder: give a RIFT dataset (meta_info.json) or recordings")
+        if api.is_rift_dataset(source):
+            result = api.train_rift(source, config, show_progress=True)
+        else:
+            split = SplitConfig(split_type, num_test, num_test_per_speaker)
+            result = api.train_rift(
+                data_dir or Path("data") / source.name,
+                config,
+                show_progress=True,
+                recordings=source,
+                split=split,
+                contentvec=contentvec,
+                rmvpe=rmvpe,
+            )
     except TimbrelError as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(2) from None
+    for stage, outcomes in result.stages.items():
+        console.print(f"{stage}:", end=" ")
+        _report_outcomes(outcomes, {"prepare": "prepared", "extract": "extracted"}[stage])
     console.print(f"trained to step {result.step}; checkpoints in {result.run_dir}", soft_wrap=True)
     if result.best is not None:
         metric, value, step = result.best

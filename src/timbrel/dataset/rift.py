@@ -192,7 +192,10 @@ def build_meta_info(data_dir: str | Path, split: SplitConfig) -> dict[str, list]
 
 
 def write_meta_info(data_dir: str | Path, meta_info: Mapping[str, list]) -> Path:
-    """Write ``<data_dir>/meta_info.json`` atomically (UTF-8, indent 4, as the reference)."""
+    """Write ``<data_dir>/meta_info.json`` atomically (UTF-8, indent 4, as the reference); an
+    identical file is left alone, so a resumed preparation changes nothing."""
     path = Path(data_dir) / META_INFO_FILE
-    write_text_atomic(path, json.dumps(meta_info, ensure_ascii=False, indent=4))
+    text = json.dumps(meta_info, ensure_ascii=False, indent=4)
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        write_text_atomic(path, text)
     return path

@@ -34,6 +34,7 @@ from torch import Tensor
 
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, ConfigError
+from timbrel.dataset.jobs import Outcome
 from timbrel.features.mel import LogMelSpectrogram
 from timbrel.models.rift import flow
 from timbrel.models.rift.data import (
@@ -61,7 +62,7 @@ from timbrel.weights.rift_export import (
     reference_training_cfg,
     save_lightning_checkpoint,
 )
-from timbrel.weights.rift_features import load_utterance_features
+from timbrel.weights.rift_features import load_utterance_features, speaker_f0_stats
 from timbrel.weights.rift_native import (
     is_native_model,
     load_pretrained_native,
@@ -71,6 +72,8 @@ from timbrel.weights.rift_native import (
     save_rift_model,
     save_rift_weights,
 )
+from timbrel.weights.rift_voice import write_speaker_f0_stats
+from timbrel.weights.rvc import sidecar_path
 
 log = logging.getLogger(__name__)
 _VALIDATION_STEP = -1  # the draws of held-out batches come from a step number training never uses
@@ -385,6 +388,8 @@ class _Saver:
         self.config, self.run_dir, self.speakers, self.task = config, run_dir, speakers, task
         self.test_batches, self.vocoder, self.logger = test_batches, vocoder, logger
         self.batches_per_step = batches_per_step
+        # Beside every exported model, for auto_key (the training set does not change within a run).
+        self.f0_stats = speaker_f0_stats(config.dataset.data_dir, speakers)
         self.validations: list[tuple[int, dict[str, float]]] = []
         state_file = run_dir / "best.json"
         self.best: tuple[float, int] | None = None
@@ -401,6 +406,7 @@ class _Saver:
             name = f"model-step={step}"
             if training.export_lightning:
                 self._export(self.run_dir / f"{name}.ckpt", step, not training.save_weights_only)
+            write_speaker_f0_stats(self.run_dir / name, self.speakers, self.f0_stats)
             for path in self._files(name):
                 _link(path, path.with_name("last" + path.name.removeprefix(name)))
         if (step % training.test_per_steps == 0 or final) and self.test_batches:
@@ -414,13 +420,14 @@ class _Saver:
             if value is not None and _is_better(training.best_metric, value, self.best and self.best[0]):
                 self.best = (value, step)
                 save_rift_model(self.run_dir / "best", self.task.model, self.speakers, to_dict(self.config))
+                write_speaker_f0_stats(self.run_dir / "best", self.speakers, self.f0_stats)
                 if training.export_lightning:
                     self._export(self.run_dir / "best.ckpt", step, False)
                 record = {"metric": training.best_metric, "value": value, "step": step}
                 (self.run_dir / "best.json").write_text(json.dumps(record))
 
     def _files(self, name: str) -> list[Path]:
-        files = list(model_paths(self.run_dir / name))
+        files = [*model_paths(self.run_dir / name), sidecar_path(self.run_dir / name)]
         if self.config.training.export_lightning:
             files.append(self.run_dir / f"{name}.ckpt")
         return files
@@ -480,12 +487,14 @@ def _import_checkpoint(path: Path, store: CheckpointStore, task: RIFTTrainTask, 
 @dataclass(frozen=True)
 class RIFTTrainResult:
     """run_dir: the checkpoint folder; step: the last step taken; validations: (step, metrics) of every
-    validation in this call; best: (metric, value, step) or None."""
+    validation in this call; best: (metric, value, step) or None; stages: what the stages before
+    training did (one-click: "prepare" and "extract" -> an outcome per item; timbrel.api fills it)."""
 
     run_dir: Path
     step: int
     validations: tuple[tuple[int, dict[str, float]], ...]
     best: tuple[str, float, int] | None
+    stages: dict[str, tuple[Outcome, ...]] = dataclasses.field(default_factory=dict)
 
 
 def _settings(config: RIFTTrainConfig) -> RIFTTrainSettings:

@@ -4,12 +4,14 @@ each a plain `torch.save` of one float32 tensor (Timbrel's extraction writes the
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from timbrel.core.errors import BadInputError
+from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.models.rift.data import UtteranceFeatures
 
 SUFFIXES = {"mel": ".mel.pt", "rms": ".rms.pt", "f0_hz": ".f0.pt", "content": ".cvec.pt"}
@@ -40,3 +42,18 @@ def load_utterance_features(wav: str | Path) -> UtteranceFeatures:
             raise BadInputError(path, f"expected a {_RANKS[name]}-D tensor, got shape {tuple(tensor.shape)}")
         tensors[name] = tensor
     return UtteranceFeatures(**tensors)
+
+
+def speaker_f0_stats(data_dir: str | Path, speakers: Iterable[str]) -> dict[str, F0Stats]:
+    """Each speaker's voiced f0 statistics over the extracted tracks `<data_dir>/<speaker>/*.f0.pt`;
+    a speaker without voiced frames has none (auto_key then refuses that speaker, naming it)."""
+    stats = {}
+    for speaker in speakers:
+        folder = Path(data_dir) / speaker
+        files = sorted(folder.glob("*" + SUFFIXES["f0_hz"]))
+        if not files:
+            raise BadInputError(folder, "no f0 tracks (*.f0.pt): run `timbrel extract rift` first")
+        tracks = [_read_tensor(path).numpy() for path in files]
+        if any((track > 0).any() for track in tracks):
+            stats[speaker] = F0Stats.from_f0(tracks)
+    return stats

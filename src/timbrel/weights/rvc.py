@@ -29,8 +29,8 @@ from torch import Tensor, nn
 
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import write_bytes_atomic, write_text_atomic
+from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.models.rvc.config import CONTENT_DIM, SynthesizerConfig
-from timbrel.models.rvc.f0_stats import F0Stats
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.strict import check_state, load_strict
@@ -181,7 +181,7 @@ def write_training_f0_stats(model_path: str | Path, f0_folder: str | Path) -> Pa
         raise BadInputError(f0_folder, "no f0 tracks (*.npy): run the extraction stage first")
     stats = F0Stats.from_f0(np.load(file, allow_pickle=False) for file in files)
     path = sidecar_path(model_path)
-    data = _read_sidecar(path) if path.is_file() else {}
+    data = read_sidecar(path) if path.is_file() else {}
     data.update(family="rvc", format_version=SIDECAR_FORMAT_VERSION, training_f0_hz=stats.to_dict())
     write_text_atomic(path, json.dumps(data, indent=2) + "\n")
     return path
@@ -192,7 +192,7 @@ def read_training_f0_stats(model_path: str | Path) -> F0Stats | None:
     path = sidecar_path(model_path)
     if not path.is_file():
         return None
-    data = _read_sidecar(path)
+    data = read_sidecar(path)
     if "training_f0_hz" not in data:
         return None
     try:
@@ -201,7 +201,7 @@ def read_training_f0_stats(model_path: str | Path) -> F0Stats | None:
         raise BadInputError(path, f"bad training_f0_hz entry: {error}") from error
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
+def read_sidecar(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as error:

@@ -137,7 +137,7 @@ def test_formant_shift_moves_the_envelope_and_keeps_f0(e2e, monkeypatch):
 def test_auto_key_needs_statistics_and_shifts_to_the_model_median(e2e, monkeypatch):
     import dataclasses
 
-    from timbrel.models.rvc.f0_stats import F0Stats
+    from timbrel.features.pitch.f0_stats import F0Stats
 
     _, _, voice, options = e2e
     f0_seen = []

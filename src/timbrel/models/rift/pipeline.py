@@ -27,6 +27,7 @@ from timbrel.core import device as devices
 from timbrel.core.audio import Audio
 from timbrel.core.errors import ConfigError
 from timbrel.features.content.hubert import HubertModel
+from timbrel.features.pitch.f0_stats import F0Stats, auto_key_semitones
 from timbrel.features.pitch.rift import ROBUST_LEVELS
 from timbrel.features.pitch.rmvpe import RmvpeExtractor
 from timbrel.models.base import MemoryFallback
@@ -54,11 +55,14 @@ class RIFTConvertOptions:
     1 fill its gaps from dio/Praat, 2 median ensemble. batch_size: slices sampled together (sorted by
     length, zero-padded). batched_guidance: run the guidance branches of a step as one batched
     forward (same result as one forward per branch, within float rounding). solver: "euler" is the
-    reference; "midpoint" and "heun" take two evaluations per step.
+    reference; "midpoint" and "heun" take two evaluations per step. auto_key: add the whole-semitone
+    shift that moves the input's median f0 to the speaker's training median (needs the model's
+    per-speaker f0 statistics, which `timbrel train rift` writes into the sidecar).
     """
 
     speaker: str | int = 0
     key_shift_semitones: float = 0.0
+    auto_key: bool = False
     infer_steps: int = 32
     ds_cfg_strength: float = 0.2
     spk_cfg_strength: float = 0.8
@@ -181,7 +185,8 @@ def to_model_rate(audio: Audio) -> np.ndarray:
 
 class RIFTVoice:
     """A loaded RIFT voice: the DiT with its speaker table, the NSF-HiFiGAN vocoder, ContentVec and
-    RMVPE (implements timbrel.models.base.VoiceModel)."""
+    RMVPE (implements timbrel.models.base.VoiceModel). f0_stats: speaker name -> its training f0
+    statistics (for ``auto_key``), when the model has them."""
 
     family = "rift"
     sample_rate = SAMPLE_RATE
@@ -193,6 +198,7 @@ class RIFTVoice:
         vocoder: NsfHifiGan,
         content_model: HubertModel,
         rmvpe: RmvpeExtractor,
+        f0_stats: Mapping[str, F0Stats] | None = None,
     ):
         if vocoder.config.sample_rate != SAMPLE_RATE or vocoder.config.hop_length != 512:
             raise ConfigError(
@@ -218,6 +224,7 @@ class RIFTVoice:
         self.speaker_table = dict(speaker_table)
         self.vocoder = vocoder.eval()
         self.features = SegmentFeatureExtractor(content_model.eval(), rmvpe)
+        self.f0_stats = dict(f0_stats) if f0_stats is not None else None
 
     @property
     def speakers(self) -> tuple[str, ...]:
@@ -270,10 +277,30 @@ class RIFTVoice:
         speaker = self.speaker_id(options.speaker)
         devices.resolve_precision(options.precision, self.device)
         spans = slice_spans(samples, SAMPLE_RATE, options.slicer)
+        if options.auto_key:
+            key = self.auto_key(speaker, [samples[a:b] for a, b in spans], options)
+            options = replace(options, key_shift_semitones=options.key_shift_semitones + key)
         converted: dict[int, np.ndarray] = {}
         for batch in self.iter_batches([samples[a:b] for a, b in spans], speaker, options, noise):
             converted.update(zip(batch.segments, batch.waves, strict=True))
         return assemble(spans, converted, len(samples), options.fade_ms)
+
+    def auto_key(self, speaker: int, segments: Sequence[np.ndarray], options: RIFTConvertOptions) -> int:
+        """The whole semitones that move the slices' median f0 to the speaker's training median. The
+        pitch is extracted once more for this (it is cheap next to the content encoder and sampling)."""
+        name = self.speakers[speaker]
+        if self.f0_stats is None or name not in self.f0_stats:
+            raise ConfigError(
+                f"auto_key needs speaker {name!r}'s training f0 statistics (the sidecar "
+                "<model>.timbrel.json that `timbrel train rift` writes); this model has none"
+            )
+        min_samples = self._min_segment_samples()
+        tracks = [
+            self.features.f0(segment, target_lufs=options.target_lufs, robust_f0=options.robust_f0)
+            for segment in segments
+            if len(segment) >= min_samples
+        ]
+        return auto_key_semitones(np.concatenate(tracks or [np.zeros(0)]), self.f0_stats[name])
 
     @torch.inference_mode()
     def iter_batches(

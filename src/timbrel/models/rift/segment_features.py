@@ -113,6 +113,14 @@ class SegmentFeatureExtractor:
         f0_hz = torch.from_numpy(shift_key(f0_hz, key_shift_semitones)).float()
         return SegmentFeatures(mel, content, bad, f0_hz, rms, original_lufs, len(samples))
 
+    @torch.inference_mode()
+    def f0(self, samples: np.ndarray, *, target_lufs: float, robust_f0: int) -> np.ndarray:
+        """The f0 (Hz, 0 = unvoiced) that `__call__` gives the slice before any key shift."""
+        normalized, _ = normalize_segment(samples, target_lufs)
+        audio = torch.from_numpy(normalized).float().unsqueeze(0)
+        n_frames = self.mel(audio).shape[-1]
+        return rift_inference_f0(self.rmvpe, normalized, n_frames, robust_f0, frame_rms(audio)[0].numpy())
+
     def _content(self, samples: np.ndarray) -> Tensor:
         """(n,) float32 44.1 kHz -> (frames, content_dim) float32 on the CPU, at the encoder's 50 Hz."""
         parameter = next(self.content_model.parameters())

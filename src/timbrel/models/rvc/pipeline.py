@@ -25,9 +25,9 @@ from timbrel.core.audio import Audio
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.features.pitch.base import PitchExtractor
+from timbrel.features.pitch.f0_stats import F0Stats, auto_key_semitones
 from timbrel.features.pitch.rvc import rvc_inference_f0
 from timbrel.models.base import MemoryFallback
-from timbrel.models.rvc.f0_stats import F0Stats, auto_key_semitones
 from timbrel.models.rvc.protect import protect_unvoiced
 from timbrel.models.rvc.retrieval import RetrievalIndex, retrieve_and_blend
 from timbrel.models.rvc.rms_mix import mix_rms

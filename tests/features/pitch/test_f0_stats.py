@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from timbrel.models.rvc.f0_stats import F0Stats, auto_key_semitones
+from timbrel.features.pitch.f0_stats import F0Stats, auto_key_semitones
 
 
 def test_statistics_pool_voiced_frames_only():

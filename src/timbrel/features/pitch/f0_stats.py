@@ -1,6 +1,6 @@
 """A voice model's training-set f0 statistics and the key shift that matches a singer to them.
 
-Classic RVC stores nothing about the voice's range, so users guess ``key``. Timbrel keeps the
+Classic RVC and RIFT-SVC store nothing about the voice's range, so users guess ``key``. Timbrel keeps the
 training set's voiced-frame f0 distribution beside the model (see ``weights.rvc``) and offers
 ``auto_key``: the whole-semitone shift that moves the input's median f0 onto the model's.
 """
