@@ -633,3 +633,6 @@ def ui(
         console.print(f"[yellow]{warning}[/yellow]", soft_wrap=True)
     weights = {"hubert": hubert, "rmvpe": rmvpe, "contentvec": contentvec, "vocoder": vocoder}
     serve(workspace, host=host, port=port, share=share, max_upload_mb=max_upload_mb, weights=weights)
+
+
+from timbrel.cli import realtime  # noqa: E402, F401  (registers stream and live)

@@ -20,7 +20,7 @@ frame) before.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -186,6 +186,35 @@ class StreamGeometry:
     @property
     def latency_s(self) -> float:
         return self.latency_samples / self.sample_rate
+
+    @property
+    def block_s(self) -> float:
+        return self.block / self.sample_rate
+
+    def stats(self) -> StreamStats:
+        return StreamStats(block_s=self.block_s, algorithmic_latency_s=self.latency_s)
+
+
+@dataclass
+class StreamStats:
+    """Block timings of a stream, measured by whoever drives the converter. compute_s: seconds
+    each block's conversion took; a block is late when that exceeds block_s."""
+
+    block_s: float
+    algorithmic_latency_s: float
+    compute_s: list[float] = field(default_factory=list)
+
+    @property
+    def blocks(self) -> int:
+        return len(self.compute_s)
+
+    @property
+    def late_blocks(self) -> int:
+        return sum(seconds > self.block_s for seconds in self.compute_s)
+
+    def compute_ratio(self, percentile: float) -> float:
+        """That percentile of compute time / block time (below 1 keeps up); 0 before any block."""
+        return float(np.percentile(self.compute_s, percentile)) / self.block_s if self.compute_s else 0.0
 
 
 def realtime_pitch_extractor(voice: RVCVoice, method: str) -> PitchExtractor:
