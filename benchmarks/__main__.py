@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-GROUPS = ("prepare", "extract", "rvc_convert", "eval", "rift", "rvc_train", "rift_train")
+GROUPS = ("prepare", "extract", "rvc_convert", "realtime", "eval", "rift", "rvc_train", "rift_train")
 
 
 def main() -> None:
