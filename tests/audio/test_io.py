@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from tests.conftest import require_module
 from timbrel.audio import io
 from timbrel.core.audio import Audio
 from timbrel.core.errors import BadInputError
@@ -39,7 +40,7 @@ def test_downmix_is_channel_mean_and_resample_hits_rate(tmp_path):
 
 
 def test_ffmpeg_formats_decode_through_pyav(tmp_path):
-    av = pytest.importorskip("av")
+    av = require_module("av", "decoding compressed audio needs PyAV")
     path = tmp_path / "tone.m4a"
     rate = 44100
     x = sine(rate, 1.0)

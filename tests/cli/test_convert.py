@@ -8,7 +8,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile
+
+from tests import parity
+from tests.models.rvc.test_pipeline import e2e_float_tolerance
+from timbrel import api
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -26,10 +31,11 @@ def rvc_arguments(root: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def test_convert_one_file_matches_reference(fixtures, tmp_path):
+@pytest.mark.parametrize("case_name", ["short", "long"])  # long: cut into chunks at quiet points
+def test_convert_one_file_matches_reference(fixtures, tmp_path, case_name):
     root = fixtures / "rvc" / "e2e"
     settings = json.loads((root / "settings.json").read_text())
-    case = settings["cases"]["short"]
+    case = settings["cases"][case_name]
     target = tmp_path / "out.wav"
     result = run_cli("convert", root / case["input_file"], "-o", target, *rvc_arguments(root))
     assert result.returncode == 0, result.stderr
@@ -38,7 +44,8 @@ def test_convert_one_file_matches_reference(fixtures, tmp_path):
     assert rate == case["tgt_sr"]
     assert ours.shape == expected.shape
     # the CLI decodes and resamples the 40 kHz file itself, as the fixture's loader did
-    assert np.abs(ours.astype(np.int32) - expected).max() <= 4
+    voice = api.load(root / settings["model_file"], hubert=root / "hubert")
+    parity.pcm_close(ours, expected, float_tolerance=e2e_float_tolerance(voice), what=case_name)
 
 
 def test_convert_folder_skips_existing_and_reports_bad_files(fixtures, tmp_path):
@@ -95,3 +102,23 @@ def test_convert_auto_key_reads_the_model_sidecar_and_formant_shift(fixtures, tm
     result = run_cli("convert", source, "-o", tmp_path / "out.wav", *arguments)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "out.wav").is_file()
+
+
+def test_hybrid_pitch_converts(fixtures, tmp_path):
+    """`--f0-method hybrid` as the UI offers it, with no method list: RVC's hybrid[rmvpe+fcpe]
+    (what it computes: tests/weights/test_pitch_models.py)."""
+    root = fixtures / "rvc" / "e2e"
+    settings = json.loads((root / "settings.json").read_text())
+    source, rate = soundfile.read(str(root / "input_short.wav"))
+    clip = tmp_path / "clip.wav"
+    soundfile.write(str(clip), source[: rate // 2], rate)
+    arguments = rvc_arguments(root)
+    arguments[arguments.index("--f0-method") + 1] = "hybrid"
+    target = tmp_path / "hybrid.wav"
+    rmvpe = fixtures / "rift" / "rmvpe_small" / "model.pt"
+    result = run_cli("convert", clip, "-o", target, *arguments, "--rmvpe", rmvpe)
+    assert result.returncode == 0, result.stderr
+    converted, converted_rate = soundfile.read(str(target))
+    assert converted_rate == settings["cases"]["short"]["tgt_sr"]
+    assert len(converted) / converted_rate == pytest.approx(0.5, abs=0.05)  # whole 10 ms frames
+    assert np.isfinite(converted).all() and np.abs(converted).max() > 0.01

@@ -6,14 +6,13 @@ import json
 import subprocess
 import sys
 
-import pytest
-
+from tests.conftest import require_module
 from timbrel.audio import io
 from timbrel.audio.synthesis import SINGERS, sing_recording
 
 
 def test_eval_command_writes_reports(tmp_path):
-    pytest.importorskip("matplotlib")
+    require_module("matplotlib", "plots need the [eval] extra (matplotlib)")
     sources, converted = tmp_path / "src", tmp_path / "conv"
     for k in range(2):
         take = sing_recording(SINGERS[k], 4.0, 22050, seed=k)

@@ -1,8 +1,4 @@
-"""Fixtures for the eval tests: a minimal Praat pitch extractor and the shipped weight files.
-
-The shared pm extractor lives on another branch (features/pitch/pm.py); this one only serves
-these tests and implements the same PitchExtractor protocol.
-"""
+"""Fixtures for the eval tests: the pm pitch extractor and the shipped weight files."""
 
 from __future__ import annotations
 
@@ -11,33 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from timbrel.features.pitch.base import PitchTrack
+from tests.conftest import require, require_module
+from timbrel.features.pitch import registry
+from timbrel.features.pitch.base import PitchExtractor
 from timbrel.weights.cache import MissingWeightError
 
 
-class PraatPitch:
-    """parselmouth to_pitch_ac at 16 kHz, one frame every 160 samples, 0 where unvoiced."""
-
-    name = "praat-test"
-    sample_rate = 16000
-    hop_length = 160
-
-    def extract(self, samples: np.ndarray) -> PitchTrack:
-        import parselmouth
-
-        pitch = parselmouth.Sound(samples.astype(np.float64), self.sample_rate).to_pitch_ac(
-            time_step=self.hop_length / self.sample_rate, pitch_floor=50.0, pitch_ceiling=1100.0
-        )
-        f0_hz = np.nan_to_num(pitch.selected_array["frequency"])
-        frames = len(samples) // self.hop_length
-        offset = max(0, (frames - len(f0_hz) + 1) // 2)
-        f0_hz = np.pad(f0_hz, (offset, max(0, frames - len(f0_hz) - offset)))[:frames]
-        return PitchTrack(f0_hz, self.sample_rate, self.hop_length)
-
-
 @pytest.fixture(scope="session")
-def praat_pitch() -> PraatPitch:
-    return PraatPitch()
+def pm_pitch() -> PitchExtractor:
+    """The product's pm (Praat) extractor, by name, the default of timbrel eval (--pitch-method pm)."""
+    return registry.create("pm")
 
 
 @pytest.fixture(scope="session")
@@ -54,18 +33,18 @@ def voice_encoder():
     try:
         return ResemblyzerEncoder.load()
     except MissingWeightError as error:
-        pytest.skip(str(error))
+        require(False, str(error))
 
 
 @pytest.fixture(scope="session")
 def dnsmos_session():
-    pytest.importorskip("onnxruntime")
+    require_module("onnxruntime", "DNSMOS needs the [eval] extra")
     from timbrel.weights.dnsmos import load_dnsmos
 
     try:
         return load_dnsmos(threads=1)
     except MissingWeightError as error:
-        pytest.skip(str(error))
+        require(False, str(error))
 
 
 @pytest.fixture(autouse=True)

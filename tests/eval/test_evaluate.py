@@ -48,10 +48,10 @@ def test_files_are_matched_by_relative_name_then_by_unique_stem(tmp_path, identi
     assert [(name, s.name) for name, _, s in pairs] == [("b", "b.wav")]
 
 
-def test_identity_conversion_scores_perfectly(identity_conversion, praat_pitch):
+def test_identity_conversion_scores_perfectly(identity_conversion, pm_pitch):
     converted, sources = identity_conversion
     config = EvalConfig(metrics=("f0", "mcd", "loudness"), source_is_reference=True)
-    report = evaluate_folder(converted, sources, config=config, pitch_extractor=praat_pitch)
+    report = evaluate_folder(converted, sources, config=config, pitch_extractor=pm_pitch)
     assert [f.name for f in report.files] == ["a", "sub/b"]
     assert report.skipped == ((str(converted / "orphan.wav"), "no source with that name"),)
     summary = report.summary
@@ -65,13 +65,13 @@ def test_identity_conversion_scores_perfectly(identity_conversion, praat_pitch):
     assert report.audio_s == pytest.approx(4.6, abs=0.01)
 
 
-def test_key_shift_and_parallel_references(tmp_path, praat_pitch):
+def test_key_shift_and_parallel_references(tmp_path, pm_pitch):
     sources, converted, references = tmp_path / "s", tmp_path / "c", tmp_path / "r"
     _write(sources / "x.wav", vowel(2.0, 16000, f0_hz=150.0), 16000)
     _write(converted / "x.wav", vowel(2.0, 16000, f0_hz=300.0, formants=VOWEL_I), 16000)
     _write(references / "x.wav", vowel(2.0, 16000, f0_hz=300.0, formants=VOWEL_I), 16000)
     config = EvalConfig(metrics=("f0", "mcd"), key_shift_semitones=12.0)
-    report = evaluate_folder(converted, sources, references, config, pitch_extractor=praat_pitch)
+    report = evaluate_folder(converted, sources, references, config, pitch_extractor=pm_pitch)
     (result,) = report.files
     assert result.f0.rmse_cents < 5.0
     assert result.reference_path == references / "x.wav"
@@ -80,7 +80,7 @@ def test_key_shift_and_parallel_references(tmp_path, praat_pitch):
     assert np.median(shifted[shifted > 0]) == pytest.approx(300.0, rel=0.05)  # plotted already shifted
 
 
-def test_all_metrics_with_a_target_speaker(tmp_path, praat_pitch, voice_encoder, dnsmos_session):
+def test_all_metrics_with_a_target_speaker(tmp_path, pm_pitch, voice_encoder, dnsmos_session):
     sources, converted, references = tmp_path / "s", tmp_path / "c", tmp_path / "r"
     voice = vowel(2.3, 16000, f0_hz=150.0)
     _write(sources / "x.wav", voice, 16000)
@@ -90,7 +90,7 @@ def test_all_metrics_with_a_target_speaker(tmp_path, praat_pitch, voice_encoder,
         converted,
         sources,
         references,
-        pitch_extractor=praat_pitch,
+        pitch_extractor=pm_pitch,
         speaker_encoder=voice_encoder,
         dnsmos_session=dnsmos_session,
     )
@@ -102,7 +102,7 @@ def test_all_metrics_with_a_target_speaker(tmp_path, praat_pitch, voice_encoder,
     assert math.isnan(report.score())
 
 
-def test_bad_inputs_are_clear_errors(tmp_path, identity_conversion, praat_pitch):
+def test_bad_inputs_are_clear_errors(tmp_path, identity_conversion, pm_pitch):
     converted, sources = identity_conversion
     with pytest.raises(ConfigError, match="pitch extractor"):
         evaluate_folder(converted, sources, config=EvalConfig(metrics=("f0",)))

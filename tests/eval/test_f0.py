@@ -45,19 +45,19 @@ def test_too_few_voiced_frames_give_nan():
 
 
 @pytest.mark.parametrize("cents", [0.0, 50.0, -100.0])
-def test_sine_against_shifted_sine_gives_the_shift(praat_pitch, cents):
+def test_sine_against_shifted_sine_gives_the_shift(pm_pitch, cents):
     source = sine(220.0, 1.0, SR)
     converted = sine(220.0 * 2 ** (cents / 1200), 1.0, SR)
-    track_s, track_c = praat_pitch.extract(source), praat_pitch.extract(converted)
+    track_s, track_c = pm_pitch.extract(source), pm_pitch.extract(converted)
     metrics = f0_metrics(track_s.f0_hz, track_c.f0_hz)
     assert metrics.voiced_frames > 80
     assert metrics.rmse_cents == pytest.approx(abs(cents), abs=1.0)
     assert metrics.vuv_error_rate < 0.05
 
 
-def test_octave_up_conversion_with_key_shift_12(praat_pitch):
+def test_octave_up_conversion_with_key_shift_12(pm_pitch):
     source, converted = glide(150.0, 300.0, 1.0, SR), glide(300.0, 600.0, 1.0, SR)
-    track_s, track_c = praat_pitch.extract(source), praat_pitch.extract(converted)
+    track_s, track_c = pm_pitch.extract(source), pm_pitch.extract(converted)
     metrics = f0_metrics(track_s.f0_hz, track_c.f0_hz, key_shift_semitones=12.0)
     assert metrics.rmse_cents < 5.0
     assert metrics.correlation > 0.999

@@ -6,13 +6,14 @@ from html.parser import HTMLParser
 
 import pytest
 
+from tests.conftest import require_module
 from tests.eval.signals import vowel
 from timbrel.audio import io
 from timbrel.core.audio import Audio
 from timbrel.eval.evaluate import EvalConfig, evaluate_folder
 from timbrel.eval.report import write_report
 
-pytest.importorskip("matplotlib")
+require_module("matplotlib", "plots need the [eval] extra (matplotlib)")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -31,7 +32,7 @@ class _Images(HTMLParser):
 
 
 @pytest.fixture
-def report(tmp_path, praat_pitch):
+def report(tmp_path, pm_pitch):
     sources, converted = tmp_path / "sources", tmp_path / "converted"
     for index, f0_hz in enumerate((140.0, 180.0, 220.0)):
         io.save(sources / f"take{index}.wav", Audio.from_mono(vowel(2.0, 22050, f0_hz=f0_hz), 22050))
@@ -40,7 +41,7 @@ def report(tmp_path, praat_pitch):
     io.save(converted / "silent.wav", Audio.from_mono(vowel(2.0, 22050) * 0, 22050))
     io.save(sources / "silent.wav", Audio.from_mono(vowel(2.0, 22050), 22050))
     config = EvalConfig(metrics=("f0", "mcd", "loudness"), source_is_reference=True)
-    return evaluate_folder(converted, sources, config=config, pitch_extractor=praat_pitch)
+    return evaluate_folder(converted, sources, config=config, pitch_extractor=pm_pitch)
 
 
 def test_json_holds_every_number_and_null_for_undefined_ones(tmp_path, report):

@@ -14,6 +14,7 @@ import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
+from tests.conftest import require_module
 from tests.train.rift_corpus import CONTENT_DIM
 from timbrel.core.config import with_overrides
 from timbrel.core.errors import ConfigError
@@ -241,7 +242,7 @@ def test_a_run_shaped_like_the_fixture_writes_the_fixture_layout(rift_corpus, tm
 
 
 def test_tensorboard_logging(rift_corpus, tmp_path):
-    pytest.importorskip("tensorboard")
+    require_module("tensorboard", "the tensorboard logger needs the [train] extra")
     config = tiny_config(rift_corpus, tmp_path, max_steps=1, test_per_steps=1, logger="tensorboard")
     config = with_overrides(config, [f"training.log_dir={tmp_path / 'logs'}"])
     train_rift(config)

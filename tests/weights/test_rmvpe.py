@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import ast
 import json
+import re
 
 import pytest
 import torch
@@ -18,7 +20,7 @@ def test_infers_the_full_layout_from_the_rvc_key_table(fixtures):
 
 def test_loads_rift_wrapped_file_dropping_the_unused_branch(fixtures):
     network = load_rmvpe(fixtures / "rift/rmvpe_small/model.pt")
-    assert network.config == E2EConfig.tiny()
+    assert network.config == _small_config(fixtures)
     assert not network.training
     assert not any(k.startswith("unet.tf.") for k in network.state_dict())
     assert not any(t.is_meta for t in [*network.parameters(), *network.buffers()])
@@ -53,3 +55,12 @@ def test_not_an_rmvpe_file(tmp_path):
         load_rmvpe(tmp_path / "other.pt")
     with pytest.raises(BadInputError, match="no such file"):
         load_rmvpe(tmp_path / "absent.pt")
+
+
+def _small_config(fixtures) -> E2EConfig:
+    """The E2E0 constructor call small_config.json records, e.g. "E2E0(n_blocks=1, ...)"."""
+    constructor = json.loads((fixtures / "rift/rmvpe_small/small_config.json").read_text())["constructor"]
+    kwargs = {
+        name: ast.literal_eval(value) for name, value in re.findall(r"(\w+)=(\([^)]*\)|[^,()]+)", constructor)
+    }
+    return E2EConfig(**kwargs)

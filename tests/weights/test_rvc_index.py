@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import require_module
 from timbrel.core.errors import BadInputError
 from timbrel.models.rvc.retrieval import build_index, index_file_name
 from timbrel.weights.rvc_index import added_index_path, read_index, write_index
 
-pytest.importorskip("faiss")
+require_module("faiss", "the retrieval index needs the [index] extra (faiss-cpu)")
 
 
 def test_write_read_round_trip(tmp_path):

@@ -20,3 +20,8 @@ class BadInputError(TimbrelError):
 
 class ConfigError(TimbrelError):
     """A configuration value that is missing, of the wrong type or out of range."""
+
+
+class DeviceMemoryError(TimbrelError):
+    """The device ran out of memory, also after the retry with a smaller setting; names the
+    setting to lower."""

@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from timbrel.core.errors import BadInputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -46,3 +48,11 @@ def sha256_of(path: str | Path) -> str:
         while block := stream.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def refuse_overwrite(output: str | Path, inputs: list[Path]) -> None:
+    """A tool writes a new file: raise if ``output`` is one of its inputs."""
+    output = Path(output)
+    for source in inputs:
+        if output.resolve() == Path(source).resolve():
+            raise BadInputError(output, "is also an input; write the result to another file")

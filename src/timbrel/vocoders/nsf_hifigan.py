@@ -56,10 +56,12 @@ class NsfHifiGanConfig:
             )
         if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes):
             raise ConfigError("resblock_kernel_sizes and resblock_dilation_sizes must have the same length")
-        if self.upsample_initial_channel % 2 ** len(self.upsample_rates):
+        # The reference halves the width with integer division at each stage, so any width that stays
+        # at least 1 through the last stage builds.
+        if self.upsample_initial_channel < 2 ** len(self.upsample_rates):
             raise ConfigError(
-                f"upsample_initial_channel {self.upsample_initial_channel} must halve "
-                f"{len(self.upsample_rates)} times"
+                f"upsample_initial_channel {self.upsample_initial_channel} leaves no channel after "
+                f"{len(self.upsample_rates)} halvings (needs at least {2 ** len(self.upsample_rates)})"
             )
 
     @property
@@ -170,9 +172,9 @@ class NsfHifiGan(nn.Module):
         self.noise_convs = nn.ModuleList()
         self.resblocks = nn.ModuleList()
         for i, (rate, kernel) in enumerate(zip(rates, config.upsample_kernel_sizes, strict=True)):
-            out_channels = channels // 2 ** (i + 1)
+            in_channels, out_channels = channels // 2**i, channels // 2 ** (i + 1)
             self.ups.append(
-                nn.ConvTranspose1d(out_channels * 2, out_channels, kernel, rate, padding=(kernel - rate) // 2)
+                nn.ConvTranspose1d(in_channels, out_channels, kernel, rate, padding=(kernel - rate) // 2)
             )
             # The source is at the output rate; each stage sees it strided down to its own rate.
             stride = math.prod(rates[i + 1 :])

@@ -18,7 +18,11 @@ __all__ = ["STANDARD_WEIGHTS", "MissingWeightError", "StandardWeight", "cache_di
 
 
 class MissingWeightError(TimbrelError):
-    """A standard weight file that is not where it was looked for."""
+    """A standard weight file that is not where it was looked for (`path`, when one place was named)."""
+
+    def __init__(self, message: str, path: Path | None = None):
+        super().__init__(message)
+        self.path = path
 
 
 def cache_dir() -> Path:
@@ -37,7 +41,9 @@ def find_weight(name: str, explicit: str | Path | None = None) -> Path:
         path = Path(explicit)
         if path.exists():
             return path
-        raise MissingWeightError(f"{name} weights not found at {path}. Get them with {weight.how_to_get}.")
+        raise MissingWeightError(
+            f"{name} weights not found at {path}. Get them with {weight.how_to_get}.", path
+        )
     looked = [cache_dir() / candidate for candidate in weight.candidates]
     for path in looked:
         if path.exists():

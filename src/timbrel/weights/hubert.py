@@ -165,7 +165,6 @@ def hubert_config_from_transformers(
     base = HubertConfig.base()
     _require(config, "feat_extract_norm", "group", source)
     _require(config, "do_stable_layer_norm", False, source)
-    _require(config, "conv_bias", False, source)
     _require(config, "hidden_act", "gelu", source)
     _require(config, "feat_extract_activation", "gelu", source)
     _require(config, "conv_pos_batch_norm", False, source)
@@ -185,6 +184,7 @@ def hubert_config_from_transformers(
             proj_size=_proj_size(state, TRANSFORMERS_NAMES),
             layer_norm_eps=float(config.get("layer_norm_eps", base.layer_norm_eps)),
             input_norm_eps=1e-7 if normalize else None,
+            conv_bias=bool(config.get("conv_bias", False)),
         )
     except (TypeError, ValueError) as error:
         raise BadInputError(source, f"unusable HuBERT config: {error}") from error
@@ -211,7 +211,6 @@ def hubert_config_from_fairseq(
     base = HubertConfig.base()
     _require(model, "extractor_mode", "default", source)
     _require(model, "layer_norm_first", False, source)
-    _require(model, "conv_bias", False, source)
     _require(model, "activation_fn", "gelu", source)
     conv_layers = model.get("conv_feature_layers")
     if conv_layers is None:
@@ -231,6 +230,7 @@ def hubert_config_from_fairseq(
             pos_conv_groups=int(model.get("conv_pos_groups", base.pos_conv_groups)),
             proj_size=_proj_size(state, FAIRSEQ_NAMES),
             input_norm_eps=1e-5 if task.get("normalize", False) else None,
+            conv_bias=bool(model.get("conv_bias", False)),
         )
     except (TypeError, ValueError) as error:
         raise BadInputError(source, f"unusable HuBERT config: {error}") from error
@@ -268,6 +268,8 @@ def _translate(
 
     for i in range(len(config.conv_channels)):
         same(f"feature_extractor.convs.{i}.weight", names.conv.format(i=i))
+        if config.conv_bias:
+            same(f"feature_extractor.convs.{i}.bias", names.conv.format(i=i).removesuffix("weight") + "bias")
     for p in _PARAMS:
         same(f"feature_extractor.group_norm.{p}", names.group_norm.format(p=p))
         same(f"feature_norm.{p}", names.feature_norm.format(p=p))

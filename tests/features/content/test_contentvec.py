@@ -9,6 +9,7 @@ import pytest
 import soundfile
 import torch
 
+from tests import parity
 from timbrel.audio.resample import resample
 from timbrel.features.content.contentvec import (
     HALF_FRAME_SAMPLES,
@@ -31,7 +32,7 @@ def align(fixtures):
 def test_linear_alignment(align):
     target = align["linear_interp_to_258"]
     out = align_to_frames(align["cvec_in"], target.shape[0])
-    torch.testing.assert_close(out, target, atol=1e-6, rtol=0)
+    parity.float32_close(out, target, terms=2, what="linear interpolation")  # two products and a sum
     batched = align_to_frames(align["cvec_in"].unsqueeze(0), target.shape[0])
     torch.testing.assert_close(batched[0], out)
 
@@ -40,7 +41,7 @@ def test_interleave_then_align(align):
     interleaved = interleave_passes(align["prep_pass_plain"], align["prep_pass_shifted"])
     torch.testing.assert_close(interleaved, align["prep_interleaved"], atol=0, rtol=0)
     target = align["prep_interleaved_then_interp_to_258"]
-    torch.testing.assert_close(align_to_frames(interleaved, target.shape[0]), target, atol=1e-6, rtol=0)
+    parity.float32_close(align_to_frames(interleaved, target.shape[0]), target, terms=2, what="aligned")
 
 
 def test_shift_left(align):
@@ -67,8 +68,9 @@ def test_train_content_is_one_batch_of_two_passes(contentvec, samples_16k):
         shifted = contentvec_content(contentvec, shift_left(samples_16k, HALF_FRAME_SAMPLES).unsqueeze(0))[0]
     frames = contentvec.config.frame_count(samples_16k.shape[0])
     assert content.shape == (2 * frames, contentvec.config.hidden_size)
-    torch.testing.assert_close(content[0::2], plain, atol=1e-5, rtol=0)
-    torch.testing.assert_close(content[1::2], shifted, atol=1e-5, rtol=0)
+    terms = parity.network_terms(contentvec)  # the same network, the two passes batched
+    parity.float32_close(content[0::2], plain, terms=terms, what="plain pass")
+    parity.float32_close(content[1::2], shifted, terms=terms, what="shifted pass")
 
 
 def test_inference_content_aligns_to_mel_frames(fixtures, contentvec):
@@ -108,10 +110,13 @@ def test_end_to_end_segment_features(fixtures, contentvec):
         assert np.abs(normalised).max() <= 1.0
         samples = torch.from_numpy(normalised).float().unsqueeze(0)
         log_mel = mel(samples)
-        torch.testing.assert_close(log_mel.transpose(1, 2), features["mel"], atol=1e-5, rtol=0)
-        torch.testing.assert_close(frame_rms(samples), features["rms"], atol=1e-5, rtol=0)
+        mel_terms = mel.config.n_fft + mel.config.n_fft // 2 + 1  # the DFT, then the filterbank
+        parity.log_close(log_mel.transpose(1, 2), features["mel"], terms=mel_terms, what="segment mel")
+        parity.float32_close(
+            frame_rms(samples), features["rms"], terms=mel.config.win_length, what="segment rms"
+        )
         samples_16k = torch.from_numpy(resample(normalised.astype(np.float32), sample_rate, 16000))
         with torch.inference_mode():
             content = contentvec_content(contentvec, samples_16k.unsqueeze(0))
         aligned = align_to_frames(content, log_mel.shape[-1])
-        torch.testing.assert_close(aligned, features["cvec"], atol=1e-5, rtol=0)
+        parity.float32_close(aligned, features["cvec"], terms=parity.network_terms(contentvec), what="cvec")

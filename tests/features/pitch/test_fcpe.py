@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.conftest import require
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.features.pitch import fcpe
 from timbrel.weights.fcpe import fcpe_extractor, load_fcpe, shipped_fcpe_path
@@ -25,7 +26,7 @@ def net() -> fcpe.FcpeNet:
     try:
         shipped_fcpe_path()
     except BadInputError as error:
-        pytest.skip(f"torchfcpe's bundled weights are not installed: {error}")
+        require(False, f"torchfcpe's bundled weights are not installed: {error}")
     return load_fcpe()
 
 
@@ -183,7 +184,7 @@ def test_extractor(reference, signals):
     try:
         extractor = fcpe_extractor()
     except BadInputError as error:
-        pytest.skip(f"torchfcpe's bundled weights are not installed: {error}")
+        require(False, f"torchfcpe's bundled weights are not installed: {error}")
     name = reference["tensors"]["signal"]
     track = extractor.extract(signals["signals"][name].numpy())
     assert extractor.name == "fcpe"

@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import parity
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor, rmvpe_salience
 from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig, fold_batch_norm
 from timbrel.weights.rmvpe import load_rmvpe
@@ -22,7 +23,7 @@ def test_salience_from_reference_mel(small):
     network, io = small
     with torch.inference_mode():
         salience = rmvpe_salience(network, io["rmvpe_mel"])
-    torch.testing.assert_close(salience, io["salience"], rtol=0, atol=1e-5)
+    parity.float32_close(salience, io["salience"], terms=parity.network_terms(network), what="salience")
 
 
 def test_extractor_from_16k_audio(small):
@@ -32,7 +33,8 @@ def test_extractor_from_16k_audio(small):
     assert track.f0_hz.shape == expected.shape
     np.testing.assert_allclose(track.f0_hz, expected, rtol=0, atol=1e-3)
     np.testing.assert_array_equal(track.f0_hz == 0, expected == 0)
-    np.testing.assert_allclose(track.periodicity, io["salience"][0].max(dim=1).values.numpy(), atol=1e-5)
+    peak = io["salience"][0].max(dim=1).values
+    parity.float32_close(track.periodicity, peak, terms=parity.network_terms(network), what="periodicity")
 
 
 def test_batch_equals_one_by_one(small):
@@ -53,7 +55,7 @@ def test_folded_batch_norm_matches(fixtures):
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in network.unet.decoder.modules())
     with torch.inference_mode():
         salience = rmvpe_salience(network, io["rmvpe_mel"])
-    torch.testing.assert_close(salience, io["salience"], rtol=0, atol=1e-5)
+    parity.float32_close(salience, io["salience"], terms=parity.network_terms(network), what="salience")
 
 
 @settings(derandomize=True, max_examples=6, deadline=None)

@@ -8,6 +8,9 @@ import soundfile
 import torch
 from scipy.signal import filtfilt
 
+from tests import parity
+from tests.parity import magnitude
+from timbrel.features.pitch.coarse import coarse_pitch
 from timbrel.features.pitch.errors import AllUnvoicedError
 from timbrel.features.pitch.pm import PmConfig, PmExtractor
 from timbrel.features.pitch.rvc import rvc_inference_f0, rvc_training_f0
@@ -73,11 +76,25 @@ def test_pipeline_get_f0_on_the_end_to_end_input(fixtures, case):
     settings = json.loads((fixtures / "rvc/e2e/settings.json").read_text())
     expected = intermediates["get_f0"]
     assert expected["f0_method"] == "pm" and intermediates["peak_divisor"] == 1.0
-    audio = filtfilt(highpass["b"].numpy(), highpass["a"].numpy(), _loaded_16k(fixtures, case, intermediates))
+    loaded = _loaded_16k(fixtures, case, intermediates)
+    audio = filtfilt(highpass["b"].numpy(), highpass["a"].numpy(), loaded)
     t_pad = settings["pipeline_constants"]["t_pad"]
     padded = np.pad(audio, (t_pad, t_pad), mode="reflect")
     assert len(padded) == expected["audio_pad_len"]
     f0_hz = PmExtractor(PmConfig.rvc_training()).extract(padded).f0_hz
     result = rvc_inference_f0(f0_hz, expected["p_len_arg"], key_shift_semitones=expected["f0_up_key"])
-    np.testing.assert_array_equal(result.coarse, expected["coarse_full"].numpy())
-    np.testing.assert_array_equal(result.f0_hz, expected["f0_shifted_full"].numpy())
+    # Another CPU's filtfilt differs within its rounding (parity.iir_close); pm measures each
+    # period on those samples, so its f0 is as exact, relative, as the filtered signal.
+    scale = magnitude(loaded)
+    a = highpass["a"].numpy()
+    rel = 2 * parity.iir_noise_gain(a) * parity.float64_tolerance(scale, len(a)) / scale
+    expected_f0 = expected["f0_shifted_full"].numpy()
+    parity.f0_close(result.f0_hz, expected_f0, rel=rel, what=f"{case} get_f0")
+    parity.discrete_close(
+        result.coarse,
+        expected["coarse_full"].numpy(),
+        code=coarse_pitch,
+        reference_value=expected_f0,
+        rounding=rel * expected_f0,
+        what=f"{case} coarse pitch",
+    )

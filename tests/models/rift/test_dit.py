@@ -7,11 +7,10 @@ import json
 import pytest
 import torch
 
+from tests import parity
 from timbrel.core.errors import ConfigError
 from timbrel.models.rift.dit import PRESETS, DiT, DiTConfig
 from timbrel.weights.rift import STATE_PREFIX, load_rift_checkpoint
-
-ATOL = RTOL = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -40,29 +39,37 @@ def test_forward_matches_reference(small, name):
     args = {"time": inputs["t"], "mask": inputs["mask"], **VARIANTS[name]}
     with torch.no_grad():
         out = model(inputs["x_t"], inputs["spk"], inputs["f0"], inputs["rms"], inputs["cvec"], **args)
-    torch.testing.assert_close(out, data[name], atol=ATOL, rtol=RTOL)
+    parity.float32_close(out, data[name], terms=parity.network_terms(model), what=name)
 
 
 def test_intermediates_match_reference(small):
     model, data = small
     inputs, expected = data["inputs"], data["intermediates_for_out_mask"]
+    terms = parity.network_terms(model)
+
+    def close(got, want):
+        parity.float32_close(got, want, terms=terms, what="intermediate")
+
     with torch.no_grad():
-        torch.testing.assert_close(model.tembed(inputs["t"]), expected["tembed_out"], atol=ATOL, rtol=RTOL)
+        close(model.tembed(inputs["t"]), expected["tembed_out"])
         cond = model.condition(inputs["f0"], inputs["rms"], inputs["cvec"], inputs["mask"])
-        torch.testing.assert_close(cond.features, expected["cond_embed_out"], atol=ATOL, rtol=RTOL)
+        close(cond.features, expected["cond_embed_out"])
         h = model.embed(inputs["x_t"], cond)
-        torch.testing.assert_close(h, expected["input_embed_out"], atol=ATOL, rtol=RTOL)
+        close(h, expected["input_embed_out"])
         c = model.conditioning_vector(inputs["t"], inputs["spk"])
         for index in range(model.config.depth):
             h = model.run_blocks(h, c, cond, start=index, stop=index + 1)
-            torch.testing.assert_close(h, expected[f"block{index}_out"], atol=ATOL, rtol=RTOL)
-        torch.testing.assert_close(model.norm_out(h, c), expected["norm_out_out"], atol=ATOL, rtol=RTOL)
+            close(h, expected[f"block{index}_out"])
+        close(model.norm_out(h, c), expected["norm_out_out"])
 
 
 def test_rotary_angles_match_reference(small):
     model, data = small
     expected = data["rope_freqs"][0]
-    torch.testing.assert_close(model.rotary_embed.angles(expected.shape[0]), expected, atol=0, rtol=0)
+    # position · inverse frequency, the frequency a float32 power: a couple of roundings each
+    parity.float32_close(
+        model.rotary_embed.angles(expected.shape[0]), expected, terms=2, what="rotary angles"
+    )
 
 
 def test_valid_mask_builds_no_attention_bias(small):

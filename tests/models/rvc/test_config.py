@@ -65,10 +65,13 @@ def test_bad_configs_are_refused_with_the_value():
         SynthesizerConfig.from_exported_list([1, 2, 3], version="v2", use_f0=True)
     with pytest.raises(ConfigError, match="v3"):
         SynthesizerConfig(version="v3")
-    with pytest.raises(ConfigError, match="resblock"):
-        SynthesizerConfig(resblock="2")
+    # What the reference constructors fail on: ResBlock1 indexes three dilations, ResBlock2 two.
+    with pytest.raises(ConfigError, match="resblock '1' takes 3 dilations"):
+        SynthesizerConfig(resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 3),))
+    with pytest.raises(ConfigError, match="resblock '2' takes 2 dilations"):
+        SynthesizerConfig(resblock="2", resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1,),))
     with pytest.raises(ConfigError, match="p_dropout"):
-        SynthesizerConfig(p_dropout=0.1)
+        SynthesizerConfig(p_dropout=1.0)
     with pytest.raises(ConfigError, match="44100"):
         SynthesizerConfig.preset("v2", 44100)
 

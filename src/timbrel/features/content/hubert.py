@@ -1,7 +1,7 @@
 """HuBERT-base as RVC (hubert_base) and RIFT-SVC (ContentVec) run it: a post-LN transformer over
 20 ms frames of a 16 kHz waveform.
 
-Conv feature extractor (no bias, GroupNorm on conv 0, GELU after each) -> LayerNorm -> Linear
+Conv feature extractor (no bias unless conv_bias, GroupNorm on conv 0, GELU after each) -> LayerNorm -> Linear
 to hidden -> + GELU(positional conv) -> LayerNorm -> layers of [self-attention, residual,
 LayerNorm, FFN (GELU), residual, LayerNorm], optionally final_proj. Inference only: no dropout,
 no masking, no padding mask (inputs of one batch have one length).
@@ -37,6 +37,7 @@ class HubertConfig:
     proj_size: int | None = 256
     layer_norm_eps: float = 1e-5
     input_norm_eps: float | None = None
+    conv_bias: bool = False
 
     def __post_init__(self) -> None:
         if not len(self.conv_channels) == len(self.conv_kernels) == len(self.conv_strides) >= 1:
@@ -99,7 +100,7 @@ class ConvFeatureExtractor(nn.Module):
         super().__init__()
         in_channels = (1, *config.conv_channels[:-1])
         self.convs = nn.ModuleList(
-            nn.Conv1d(c_in, c_out, kernel, stride=stride, bias=False)
+            nn.Conv1d(c_in, c_out, kernel, stride=stride, bias=config.conv_bias)
             for c_in, c_out, kernel, stride in zip(
                 in_channels, config.conv_channels, config.conv_kernels, config.conv_strides, strict=True
             )

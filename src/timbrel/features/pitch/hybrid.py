@@ -17,6 +17,10 @@ from timbrel.core.errors import ConfigError
 from timbrel.features.pitch.base import PitchExtractor, PitchTrack
 from timbrel.features.pitch.median import nanmedian_rows
 
+# What "hybrid" means without a list: the RVC forks' hybrid[rmvpe+fcpe] (Mangio-RVC's hybrid f0,
+# as offered by Applio and its descendants), the per-frame median of RMVPE and FCPE.
+DEFAULT_METHODS = ("rmvpe", "fcpe")
+
 
 class HybridExtractor:
     name = "hybrid"

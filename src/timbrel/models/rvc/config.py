@@ -46,7 +46,7 @@ class SynthesizerConfig:
     n_heads: int = 2
     n_layers: int = 6
     kernel_size: int = 3
-    p_dropout: float = 0.0
+    p_dropout: float = 0.0  # the text encoder's training dropout: inert at inference; the presets use 0
     resblock: str = "1"
     resblock_kernel_sizes: tuple[int, ...] = (3, 7, 11)
     resblock_dilation_sizes: tuple[tuple[int, ...], ...] = ((1, 3, 5), (1, 3, 5), (1, 3, 5))
@@ -60,8 +60,14 @@ class SynthesizerConfig:
     def __post_init__(self) -> None:
         if self.version not in CONTENT_DIM:
             raise ConfigError(f"version {self.version!r} is not one of {sorted(CONTENT_DIM)}")
-        if self.resblock != "1":
-            raise ConfigError(f"resblock {self.resblock!r} is not supported; RVC models use '1'")
+        # The reference builds ResBlock1 for "1" and ResBlock2 for anything else, from the first 3 (or 2)
+        # dilations of each kernel.
+        needed = 3 if self.resblock == "1" else 2
+        if any(len(d) < needed for d in self.resblock_dilation_sizes):
+            raise ConfigError(
+                f"resblock {self.resblock!r} takes {needed} dilations per kernel, "
+                f"got {self.resblock_dilation_sizes}"
+            )
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes):
             raise ConfigError(
                 f"upsample_rates {self.upsample_rates} and upsample_kernel_sizes "
@@ -80,8 +86,8 @@ class SynthesizerConfig:
             raise ConfigError(
                 f"inter_channels {self.inter_channels} must be even (the flow splits it in halves)"
             )
-        if self.p_dropout != 0:
-            raise ConfigError(f"p_dropout {self.p_dropout} is not supported; every RVC config uses 0")
+        if not 0 <= self.p_dropout < 1:
+            raise ConfigError(f"p_dropout {self.p_dropout} is not in [0, 1)")
         if self.n_speakers < 1:
             raise ConfigError(f"n_speakers {self.n_speakers} must be at least 1")
 

@@ -45,6 +45,52 @@ class ResBlock1(nn.Module):
             x = xt.add_(x) if in_place else xt + x
         return x
 
+    def layers(self) -> list[nn.Module]:
+        return [*self.convs1, *self.convs2]
+
+    def radius(self) -> int:
+        return sum(
+            c1.dilation[0] * (c1.kernel_size[0] - 1) // 2 + (c2.kernel_size[0] - 1) // 2
+            for c1, c2 in zip(self.convs1, self.convs2, strict=True)
+        )
+
+
+class ResBlock2(nn.Module):
+    """Single dilated convs with leaky ReLUs and residual adds (resblock "2"). Parameters: convs."""
+
+    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            WeightNormConv1d(channels, channels, kernel_size, dilation=d, padding=(kernel_size * d - d) // 2)
+            for d in dilations
+        )
+
+    def forward(self, x: Tensor, weights: dict[nn.Module, tuple[Tensor, Tensor | None]]) -> Tensor:
+        """As ResBlock1.forward."""
+        in_place = not torch.is_grad_enabled()
+        for conv in self.convs:
+            weight, bias = weights[conv]
+            xt = F.conv2d(
+                F.leaky_relu(x, LRELU_SLOPE),
+                weight,
+                bias,
+                padding=(0, conv.padding[0]),
+                dilation=(1, conv.dilation[0]),
+            )
+            x = xt.add_(x) if in_place else xt + x
+        return x
+
+    def layers(self) -> list[nn.Module]:
+        return list(self.convs)
+
+    def radius(self) -> int:
+        return sum(c.dilation[0] * (c.kernel_size[0] - 1) // 2 for c in self.convs)
+
+
+# resblock kind -> (block class, how many of each kernel's dilations the reference builds convs for);
+# the reference takes every kind but "1" for "2".
+RESBLOCKS = {"1": (ResBlock1, 3), "2": (ResBlock2, 2)}
+
 
 class Generator(nn.Module):
     """dec. With ``config.use_f0`` it is the NSF generator (m_source, noise_convs), else the plain one.
@@ -80,8 +126,9 @@ class Generator(nn.Module):
             )
             for i, (rate, kernel) in enumerate(zip(rates, config.upsample_kernel_sizes, strict=True))
         )
+        block, n_dilations = RESBLOCKS["1" if config.resblock == "1" else "2"]
         self.resblocks = nn.ModuleList(
-            ResBlock1(channels // 2 ** (i + 1), kernel, dilations)
+            block(channels // 2 ** (i + 1), kernel, tuple(dilations[:n_dilations]))
             for i in range(len(rates))
             for kernel, dilations in zip(
                 config.resblock_kernel_sizes, config.resblock_dilation_sizes, strict=True
@@ -146,7 +193,7 @@ class Generator(nn.Module):
         reach the output samples it produces (stages first_stage.. and conv_post)."""
         radius = 3  # conv_post, in output samples
         for i in reversed(range(first_stage, len(self.ups))):
-            radius += max(_resblock_radius(block) for block in self._blocks(i))
+            radius += max(block.radius() for block in self._blocks(i))
             up = self.ups[i]
             radius = -(-(radius + up.kernel_size[0]) // up.stride[0])
         return radius
@@ -206,7 +253,7 @@ class Generator(nn.Module):
     def channels_last_weights(self) -> dict[nn.Module, tuple[Tensor, Tensor | None]]:
         """Every upsampling-stack conv's weight as (out, in, 1, k) channels-last (the layout
         oneDNN's fast 1-D kernels take), with weight norm applied if still unfolded."""
-        layers = [*self.ups, self.conv_post, *(c for b in self.resblocks for c in (*b.convs1, *b.convs2))]
+        layers = [*self.ups, self.conv_post, *(c for b in self.resblocks for c in b.layers())]
         if self.noise_convs is not None:
             layers += list(self.noise_convs)
         weights = {}
@@ -223,10 +270,3 @@ class Generator(nn.Module):
 TILED_FROM_STAGE = 2
 DEFAULT_TILE_SAMPLES = 40000
 _WEIGHT_NORMED = (WeightNormConv1d, WeightNormConvTranspose1d)
-
-
-def _resblock_radius(block: ResBlock1) -> int:
-    return sum(
-        c1.dilation[0] * (c1.kernel_size[0] - 1) // 2 + (c2.kernel_size[0] - 1) // 2
-        for c1, c2 in zip(block.convs1, block.convs2, strict=True)
-    )
