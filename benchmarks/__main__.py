@@ -16,7 +16,17 @@ import json
 import time
 from pathlib import Path
 
-GROUPS = ("prepare", "extract", "rvc_convert", "onnx_engine", "eval", "rift", "rvc_train", "rift_train")
+GROUPS = (
+    "prepare",
+    "extract",
+    "rvc_convert",
+    "onnx_engine",
+    "realtime",
+    "eval",
+    "rift",
+    "rvc_train",
+    "rift_train",
+)
 DEVICE_GROUPS = ("devices",)  # run on --device; only when named
 
 

@@ -2,10 +2,15 @@
 # Set up .venv with the test extras, then lint, check the layer contracts and run the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev,index,eval,hub,train,ui,onnx
+bash scripts/setup.sh dev,index,eval,hub,train,ui,onnx,live
 # The web UI's browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
 if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+# The live device test runs PortAudio against a private PulseAudio server (ALSA's pulse plugin).
+if ! command -v pulseaudio >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins >/dev/null
 fi
 .venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/ruff format --check src tests benchmarks scripts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import torch
 
 from timbrel.audio import io
 from timbrel.core import device as devices
+from timbrel.core.audio import Audio
 from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.dataset import rift, rvc
@@ -23,6 +25,8 @@ from timbrel.features.extract_rift import RIFTExtractConfig, extract_rift_featur
 from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.infer.batch import convert_files
+from timbrel.infer.live import AudioDevice, LiveStats, list_devices, run_live
+from timbrel.infer.streaming import StreamingConverter, StreamSettings, StreamStats
 from timbrel.models.base import VoiceModel
 from timbrel.models.rift.pipeline import RIFTConvertOptions
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
@@ -518,3 +522,75 @@ def export_onnx(model: str | Path, output_dir: str | Path, vocoder: str | Path |
         network = load_nsf_hifigan(vocoder)
         written.append(onnx_graphs.export_nsf_hifigan(network, output_dir / "nsf_hifigan.onnx", vocoder))
     return written
+
+
+# Realtime ----------------------------------------------------------------------------------
+
+
+def stream_settings(values: dict[str, Any]) -> StreamSettings:
+    """Typed realtime settings from plain values; a value StreamSettings lacks is an error."""
+    return from_dict(StreamSettings, values, where="stream settings")
+
+
+def streaming_converter(model: VoiceModel, settings: StreamSettings = StreamSettings()) -> StreamingConverter:
+    """The realtime engine for an RVC voice (realtime conversion is RVC's)."""
+    if not isinstance(model, RVCVoice):
+        raise ConfigError(f"realtime conversion needs an RVC voice model (.pth), not a {model.family} model")
+    return StreamingConverter(model, settings)
+
+
+def stream_file(
+    model: VoiceModel,
+    input_path: str | Path,
+    output_path: str | Path,
+    settings: StreamSettings = StreamSettings(),
+) -> StreamStats:
+    """Push a file through the realtime engine block by block and write what a device would
+    play: the input's length plus the latency, at the stream rate (float WAV/FLAC). The input is
+    resampled to the stream rate first -> the StreamStats of the run."""
+    converter = streaming_converter(model, settings)
+    geometry = converter.geometry
+    samples = io.load(input_path, sample_rate=geometry.sample_rate).mono
+    samples = np.concatenate([samples, np.zeros(geometry.latency_samples, dtype=np.float32)])
+    stats = geometry.stats()
+    pieces = []
+    for start in range(0, len(samples), geometry.block):
+        began = time.perf_counter()
+        pieces.append(converter.push(samples[start : start + geometry.block]))
+        stats.compute_s.append(time.perf_counter() - began)
+    io.save(output_path, Audio.from_mono(np.concatenate(pieces), geometry.sample_rate), subtype="FLOAT")
+    return stats
+
+
+def audio_devices() -> list[AudioDevice]:
+    """The audio devices PortAudio sees (the [live] extra)."""
+    return list_devices()
+
+
+def live(
+    model: VoiceModel,
+    settings: StreamSettings = StreamSettings(),
+    input_device: int | str | None = None,
+    output_device: int | str | None = None,
+    seconds: float | None = None,
+    on_block: Any = None,
+    record_input: str | Path | None = None,
+    record_output: str | Path | None = None,
+    device_latency: str | float = "low",
+) -> LiveStats:
+    """Convert from an input device to an output device until ``seconds`` pass or Ctrl-C ->
+    the session's statistics. record_input / record_output: also write the blocks the engine received and
+    produced (float WAV/FLAC at the stream rate). device_latency: PortAudio's suggested latency,
+    "low", "high" or seconds."""
+    converter = streaming_converter(model, settings)
+    captured: list[np.ndarray] | None = [] if record_input is not None else None
+    produced: list[np.ndarray] | None = [] if record_output is not None else None
+    stats = run_live(
+        converter, input_device, output_device, seconds, on_block, captured, produced, device_latency
+    )
+    rate = converter.geometry.sample_rate
+    for path, blocks in ((record_input, captured), (record_output, produced)):
+        if path is not None:
+            samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+            io.save(path, Audio.from_mono(samples, rate), subtype="FLOAT")
+    return stats

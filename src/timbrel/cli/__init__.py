@@ -761,3 +761,4 @@ def ui(
 
 
 import timbrel.cli.model  # noqa: E402  (registers `timbrel model`)
+import timbrel.cli.realtime  # noqa: E402  (registers `timbrel stream` and `timbrel live`)

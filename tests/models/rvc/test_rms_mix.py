@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tests import parity
-from timbrel.models.rvc.rms_mix import mix_rms, rms_envelope
+from timbrel.models.rvc.rms_mix import mix_rms, mix_rms_realtime, rms_envelope
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +40,21 @@ def test_envelope_of_a_constant_and_frame_count():
 def test_bad_rate_is_refused():
     with pytest.raises(ValueError, match="rms_mix_rate"):
         mix_rms(torch.zeros(10), 16000, torch.zeros(10), 16000, 1.5)
+
+
+def test_realtime_rule_imposes_the_input_envelope():
+    """Rate 0 gives steady noise the input's envelope; rate 1 leaves the output alone; the gain
+    never divides by less than the floor."""
+    frame = 400
+    n = 40 * frame
+    generator = torch.Generator().manual_seed(0)
+    output = torch.randn(n, generator=generator) * 0.1
+    envelope = torch.linspace(0.05, 0.5, n)
+    source = torch.zeros(n + 7 * frame)  # longer than the output, as the realtime input window is
+    source[:n] = torch.sign(torch.sin(torch.arange(n) * 0.3)) * envelope  # |x| = envelope exactly
+    mixed = mix_rms_realtime(source, output, 4 * frame, frame, 0.0, 1e-3)
+    ratio = rms_envelope(mixed, 4 * frame, frame)[4:-4] / rms_envelope(source[:n], 4 * frame, frame)[4:-4]
+    assert torch.allclose(ratio, torch.ones_like(ratio), atol=0.1)
+    assert torch.equal(mix_rms_realtime(source, output, 4 * frame, frame, 1.0, 1e-3), output)
+    silent = mix_rms_realtime(source, torch.zeros(n), 4 * frame, frame, 0.0, 1e-3)
+    assert torch.isfinite(silent).all() and torch.all(silent == 0)

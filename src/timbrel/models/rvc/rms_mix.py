@@ -47,3 +47,31 @@ def mix_rms(
         rms_out, torch.tensor(rms_mix_rate - 1, dtype=output.dtype)
     )
     return output * gain
+
+
+def mix_rms_realtime(
+    source: Tensor,
+    output: Tensor,
+    frame_length: int,
+    hop_length: int,
+    rms_mix_rate: float,
+    min_output_rms: float,
+) -> Tensor:
+    """The realtime path's rule: source (n_in >= n_out,) input at the output's rate, output
+    (n_out,) -> (n_out,).
+
+    Envelopes over the first n_out samples with short frames (the reference: 4 and 1 ten-ms
+    frames), resized to n_out + 1 points with align_corners=True and the last dropped; the output
+    RMS is floored at ``min_output_rms`` and the gain is (rms_in / rms_out)^(1 - rate).
+    """
+    if not 0.0 <= rms_mix_rate <= 1.0:
+        raise ValueError(f"rms_mix_rate {rms_mix_rate} is outside [0, 1]")
+    n_out = output.shape[-1]
+
+    def envelope(samples: Tensor) -> Tensor:
+        rms = rms_envelope(samples, frame_length, hop_length)
+        return F.interpolate(rms[None, None], size=n_out + 1, mode="linear", align_corners=True)[0, 0, :-1]
+
+    rms_in = envelope(source[:n_out])
+    rms_out = torch.clamp(envelope(output), min=min_output_rms)
+    return output * torch.pow(rms_in / rms_out, torch.tensor(1 - rms_mix_rate, dtype=output.dtype))

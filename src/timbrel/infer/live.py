@@ -1,0 +1,144 @@
+"""Realtime conversion between audio devices (PortAudio through sounddevice, the [live] extra).
+
+The device calls back once per block with exactly the engine's block size; the callback converts
+it and hands the result back in the same call, as the reference does. A block whose conversion
+takes longer than the block lasts is late: the device has already played silence or repeated audio
+in its place, so every late block and every overflow or underflow the device reports is counted
+and reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from timbrel.infer.streaming import StreamingConverter, StreamStats
+
+
+def import_sounddevice() -> Any:
+    try:
+        import sounddevice
+    except (ImportError, OSError) as error:  # OSError: the PortAudio library itself is missing
+        raise ImportError(
+            f"live conversion needs sounddevice and PortAudio: pip install 'timbrel[live]' "
+            f"and install libportaudio2 ({error})"
+        ) from error
+    return sounddevice
+
+
+@dataclass(frozen=True)
+class AudioDevice:
+    index: int
+    name: str
+    host_api: str
+    max_input_channels: int
+    max_output_channels: int
+    default_sample_rate: float
+
+
+def list_devices() -> list[AudioDevice]:
+    """Every device PortAudio sees."""
+    sd = import_sounddevice()
+    host_apis = sd.query_hostapis()
+    return [
+        AudioDevice(
+            index=index,
+            name=device["name"],
+            host_api=host_apis[device["hostapi"]]["name"],
+            max_input_channels=device["max_input_channels"],
+            max_output_channels=device["max_output_channels"],
+            default_sample_rate=device["default_samplerate"],
+        )
+        for index, device in enumerate(sd.query_devices())
+    ]
+
+
+@dataclass
+class LiveStats(StreamStats):
+    """A live session's timings plus what the device reported: the input and output latencies,
+    and how often it lost input (overflow) or had to fill output (underflow)."""
+
+    device_latency_s: tuple[float, float] = (0.0, 0.0)
+    input_overflows: int = 0
+    output_underflows: int = 0
+
+    @property
+    def total_latency_s(self) -> float:
+        return self.algorithmic_latency_s + sum(self.device_latency_s)
+
+
+def run_live(
+    converter: StreamingConverter,
+    input_device: int | str | None = None,
+    output_device: int | str | None = None,
+    seconds: float | None = None,
+    on_block: Callable[[LiveStats], None] | None = None,
+    captured_input: list[np.ndarray] | None = None,
+    produced_output: list[np.ndarray] | None = None,
+    device_latency: str | float = "low",
+) -> LiveStats:
+    """Convert from input_device to output_device (None: the defaults) until ``seconds`` have
+    passed (None: until Ctrl-C) -> the session's statistics.
+
+    on_block: called from the audio thread after each block (keep it quick). captured_input,
+    produced_output: lists that receive each block the engine got and gave, for recording.
+    device_latency: PortAudio's suggested latency, "low", "high" or seconds (more buffering
+    survives a busy machine, at the cost of latency).
+    """
+    sd = import_sounddevice()
+    geometry = converter.geometry
+    stats = LiveStats(block_s=geometry.block_s, algorithmic_latency_s=geometry.latency_s)
+    in_channels = _channels(sd, input_device, "input")
+    out_channels = _channels(sd, output_device, "output")
+
+    def callback(indata, outdata, frames, times, status) -> None:
+        started = time.perf_counter()
+        stats.input_overflows += bool(status.input_overflow)
+        stats.output_underflows += bool(status.output_underflow)
+        block = indata.mean(axis=1)
+        converted = converter.process_block(block)
+        outdata[:] = converted[:, None]
+        elapsed = time.perf_counter() - started
+        stats.compute_s.append(elapsed)
+        if captured_input is not None:
+            captured_input.append(block.copy())
+        if produced_output is not None:
+            produced_output.append(converted)
+        if on_block is not None:
+            on_block(stats)
+
+    # the first conversion pays one-off costs (allocations, kernel selection): not on the clock
+    converter.process_block(np.zeros(geometry.block, dtype=np.float32))
+    converter.reset()
+    stream = sd.Stream(
+        samplerate=geometry.sample_rate,
+        blocksize=geometry.block,
+        device=(input_device, output_device),
+        channels=(in_channels, out_channels),
+        dtype="float32",
+        latency=device_latency,
+        callback=callback,
+    )
+    stats.device_latency_s = tuple(float(x) for x in stream.latency)
+    deadline = None if seconds is None else time.monotonic() + seconds
+    try:
+        with stream:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.05)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C ends the session; leaving the with-block has stopped and closed the stream
+    return stats
+
+
+def _channels(sd: Any, device: int | str | None, kind: str) -> int:
+    """Mono where the device has it, else its first two channels (the engine mixes to mono and
+    plays the same signal on each)."""
+    info = sd.query_devices(device, kind)
+    available = info[f"max_{kind}_channels"]
+    if available < 1:
+        raise ValueError(f"device {info['name']!r} has no {kind} channels")
+    return min(available, 1 if kind == "input" else 2)
