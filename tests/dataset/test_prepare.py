@@ -238,3 +238,27 @@ def test_unreadable_file_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == path else real_access(p, mode))
     outcome = api.check([path]).files[0]
     assert outcome.errors == ("permission denied: the file is not readable",)
+
+
+def test_leftover_temporaries_are_cleared_and_never_listed(tmp_path):
+    voice = sing_recording(SINGERS[0], 7.0, 32000, seed=5)
+    io.save(tmp_path / "songs" / "a.wav", voice)
+    experiment = tmp_path / "exp"
+    api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+    pieces = len(list((experiment / "0_gt_wavs").iterdir()))
+    # what a SIGKILL in the middle of atomic writes leaves
+    stale = [
+        experiment / "0_gt_wavs" / ".0_9.k1llme00.tmp.wav",
+        experiment / "1_16k_wavs" / ".0_9.k1llme00.tmp.wav",
+    ]
+    for path in stale:
+        path.write_bytes(b"RIFF")
+    api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+    assert not any(p.exists() for p in stale)
+    check = json.loads((experiment / "dataset_check.json").read_text())
+    assert check["summary"]["files"] == pieces
+    # a leftover that appears after preparation is still never listed as a piece
+    stale[0].write_bytes(b"RIFF")
+    again = api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+    assert {o.status for o in again.outcomes} == {"skipped"}
+    assert not stale[0].exists()

@@ -23,7 +23,7 @@ import torch
 from timbrel.audio import io
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, TimbrelError
-from timbrel.core.files import atomic_path
+from timbrel.core.files import atomic_path, remove_stale_temporaries, visible_files
 from timbrel.dataset.jobs import Ledger, Outcome
 from timbrel.dataset.rvc import WAVS_16K_DIR
 from timbrel.features.content.hubert import HubertModel
@@ -75,7 +75,8 @@ def extract_rvc_features(
     """Extract every ``1_16k_wavs/*.wav`` not already done with these settings -> one outcome each.
     ``progress`` is called with the number of files finished after each batch."""
     root = Path(experiment_dir)
-    wavs = sorted(p for p in (root / WAVS_16K_DIR).glob("*.wav") if "spec" not in p.name)
+    remove_stale_temporaries(root)
+    wavs = [p for p in visible_files(root / WAVS_16K_DIR, "*.wav") if "spec" not in p.name]
     if not wavs:
         raise BadInputError(root / WAVS_16K_DIR, "no prepared 16 kHz pieces: run `timbrel prepare rvc` first")
     ledger = Ledger(root / LEDGER_FOLDER, to_dict(config))
