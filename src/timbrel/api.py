@@ -50,12 +50,14 @@ def check(
     workers: int | None = None,
     report_path: str | Path | None = None,
     show_progress: bool = False,
+    report_root: str | Path | None = None,
 ) -> DatasetCheck:
-    """Check recordings (files or folders of them); optionally write the JSON report."""
+    """Check recordings (files or folders of them); optionally write the JSON report, with paths
+    relative to ``report_root`` when given."""
     files = find_audio(paths)
     report = check_files(files, config, workers or default_workers(), show_progress=show_progress)
     if report_path is not None:
-        write_report(report, report_path)
+        write_report(report, report_path, report_root)
     return report
 
 
@@ -74,7 +76,13 @@ def prepare_rvc(
         Path(input_dir), experiment_dir, config, workers or default_workers(), show_progress
     )
     written = visible_files(experiment_dir / "0_gt_wavs", "*.wav")
-    check(written, CheckConfig(min_duration_s=0.0), workers, experiment_dir / "dataset_check.json")
+    check(
+        written,
+        CheckConfig(min_duration_s=0.0),
+        workers,
+        experiment_dir / "dataset_check.json",
+        report_root=experiment_dir,
+    )
     return report
 
 
@@ -94,7 +102,7 @@ def prepare_rift(
         Path(input_dir), data_dir, config, split, workers or default_workers(), show_progress
     )
     written = visible_files(data_dir, "*/*.wav")
-    check(written, CheckConfig(), workers, data_dir / "dataset_check.json")
+    check(written, CheckConfig(), workers, data_dir / "dataset_check.json", report_root=data_dir)
     return report
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -165,3 +166,15 @@ def test_odd_entries_get_one_plain_sentence(tmp_path, make, reason):
     message = str(error.value)
     assert message.startswith(f"{path}: ") and reason in message
     assert "\n" not in message and "Errno" not in message and "Invalid data" not in message
+
+
+def test_float_wavs_are_byte_identical_across_writes(tmp_path):
+    audio = Audio(sine(16000, 0.25, channels=2), 16000)
+    io.save(tmp_path / "a.wav", audio, subtype="FLOAT")
+    first = (tmp_path / "a.wav").read_bytes()
+    os.utime(tmp_path / "a.wav", (0, 0))
+    time.sleep(1.1)  # the PEAK chunk's timestamp counts seconds
+    io.save(tmp_path / "a.wav", audio, subtype="FLOAT")
+    assert (tmp_path / "a.wav").read_bytes() == first
+    assert b"PEAK" not in first
+    np.testing.assert_array_equal(io.decode(tmp_path / "a.wav").samples, audio.samples)

@@ -262,3 +262,22 @@ def test_leftover_temporaries_are_cleared_and_never_listed(tmp_path):
     again = api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
     assert {o.status for o in again.outcomes} == {"skipped"}
     assert not stale[0].exists()
+
+
+def test_same_inputs_give_the_same_bytes_wherever_the_experiment_lies(tmp_path):
+    voice = sing_recording(SINGERS[0], 7.0, 32000, seed=6)
+    io.save(tmp_path / "songs" / "a.wav", voice)
+    digests = []
+    for name in ("one", "elsewhere/two"):
+        experiment = tmp_path / name
+        api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+        digests.append(
+            {
+                str(p.relative_to(experiment)): p.read_bytes()
+                for p in experiment.rglob("*")
+                if p.is_file() and ".timbrel" not in p.parts
+            }
+        )
+    assert digests[0] == digests[1]
+    check = json.loads(digests[0]["dataset_check.json"])
+    assert [f["path"] for f in check["files"]] == sorted(k for k in digests[0] if k.startswith("0_gt_wavs"))

@@ -50,6 +50,7 @@ MIN_SAMPLE_RATE_HZ = 4000
 MAX_SAMPLE_RATE_HZ = 768000
 # Samples over all channels one decode may hold: 4 GiB as float32, e.g. 3.1 h of 48 kHz stereo.
 MAX_DECODED_SAMPLES = 2**30
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's sndfile.h
 
 
 @dataclass(frozen=True)
@@ -257,5 +258,13 @@ def save(path: str | Path, audio: Audio, subtype: str | None = None) -> None:
     suffix = path.suffix.lower()
     if suffix not in WRITABLE_SUFFIXES:
         raise BadInputError(path, f"cannot write {suffix!r}; writable: {sorted(WRITABLE_SUFFIXES)}")
-    with atomic_path(path) as tmp:
-        soundfile.write(str(tmp), audio.samples.T, audio.sample_rate, subtype=subtype, format=suffix[1:])
+    with (
+        atomic_path(path) as tmp,
+        soundfile.SoundFile(
+            str(tmp), "w", audio.sample_rate, audio.num_channels, subtype=subtype, format=suffix[1:]
+        ) as stream,
+    ):
+        # libsndfile stamps float WAVs with a PEAK chunk that holds the time of writing; without
+        # it the same audio always gives the same bytes. soundfile has no public call for it.
+        soundfile._snd.sf_command(stream._file, _SFC_SET_ADD_PEAK_CHUNK, soundfile._ffi.NULL, 0)
+        stream.write(audio.samples.T)
