@@ -67,8 +67,10 @@ class AudioInfo:
 
 
 def audio_files_under(folder: str | Path) -> list[Path]:
-    """Audio files (by extension) anywhere under ``folder``, sorted."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    """Audio files (by extension) anywhere under ``folder``, sorted. Links and pipes with an audio
+    name are listed too, whatever they lead to, so that decoding reports them rather than the
+    search dropping them unseen; folders are searched, never listed."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and not p.is_dir())
 
 
 def check_readable(path: Path) -> None:

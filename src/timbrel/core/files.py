@@ -71,14 +71,16 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return stale
 
 
-def visible_files(folder: str | Path, pattern: str = "*") -> list[Path]:
+def visible_files(folder: str | Path, pattern: str = "*", links_and_pipes: bool = False) -> list[Path]:
     """The files under ``folder`` matching the glob ``pattern``, sorted, leaving out every hidden
-    file or folder (pathlib's glob matches them: temporaries, ledgers)."""
+    file or folder (pathlib's glob matches them: temporaries, ledgers). ``links_and_pipes``: list
+    every entry but folders, whatever it leads to, for a reader that reports the unreadable ones."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     return sorted(
         p
         for p in folder.glob(pattern)
-        if not any(part.startswith(".") for part in p.relative_to(folder).parts) and p.is_file()
+        if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and (not p.is_dir() if links_and_pipes else p.is_file())
     )

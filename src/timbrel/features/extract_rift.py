@@ -103,11 +103,12 @@ def feature_paths(wav: Path) -> dict[str, Path]:
 
 
 def list_utterances(data_dir: str | Path) -> list[Path]:
-    """Every `<data_dir>/<speaker>/*.wav`, sorted (hidden folders and files left out)."""
+    """Every `<data_dir>/<speaker>/*.wav`, sorted (hidden folders and files left out); links and
+    pipes too, so that extraction reports them."""
     root = Path(data_dir)
     if not root.is_dir():
         raise BadInputError(root, "not a folder")
-    return visible_files(root, "*/*.wav")
+    return visible_files(root, "*/*.wav", links_and_pipes=True)
 
 
 def min_samples(models: RIFTFeatureModels) -> int:
