@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-GROUPS = ("prepare", "extract", "rvc_convert", "eval", "rift", "rvc_train", "rift_train")
+GROUPS = ("prepare", "extract", "rvc_convert", "eval", "rift", "rvc_train", "rift_train", "reliability")
 
 
 def main() -> None:
