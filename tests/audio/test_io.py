@@ -178,3 +178,13 @@ def test_float_wavs_are_byte_identical_across_writes(tmp_path):
     assert (tmp_path / "a.wav").read_bytes() == first
     assert b"PEAK" not in first
     np.testing.assert_array_equal(io.decode(tmp_path / "a.wav").samples, audio.samples)
+
+
+def test_eight_channels_through_ffmpeg_decode_without_a_crash(tmp_path):
+    # PyAV's to_ndarray reads a ninth plane of an eight-channel frame (a segmentation fault)
+    x = sine(16000, 0.5, channels=8) * 0.5
+    path = tmp_path / "eight.mka"  # a name libsndfile does not take: the ffmpeg path decodes it
+    soundfile.write(str(path), x.T, 16000, subtype="PCM_16", format="FLAC")
+    audio = io.decode(path)
+    assert audio.num_channels == 8
+    np.testing.assert_allclose(audio.samples, x, atol=2**-15)

@@ -89,7 +89,10 @@ def run_cli(*args: object, timeout_s: float = 1800) -> subprocess.CompletedProce
 
 
 def _tracebacks(*results: subprocess.CompletedProcess) -> int:
-    return sum((r.stdout + r.stderr).count("Traceback (most recent call last)") for r in results)
+    """Python tracebacks, and crashes (a process ended by a signal: a fault in native code)."""
+    return sum(
+        (r.stdout + r.stderr).count("Traceback (most recent call last)") + (r.returncode < 0) for r in results
+    )
 
 
 def clear_reason(path: Path, reason: str, output: str) -> str | None:

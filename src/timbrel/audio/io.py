@@ -169,6 +169,15 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int]:
         return np.ascontiguousarray(data.T), int(stream.samplerate)
 
 
+def _planes(frame) -> np.ndarray:
+    """A planar float32 frame -> (channels, n). PyAV's own to_ndarray reads one plane past the last
+    for 8 channels or more (a segmentation fault), so only the layout's channels are read here."""
+    channels = frame.layout.nb_channels
+    return np.stack(
+        [np.frombuffer(plane, dtype=np.float32, count=frame.samples) for plane in frame.planes[:channels]]
+    )
+
+
 def _decode_pyav(path: Path) -> tuple[np.ndarray, int]:
     import av  # ffmpeg is needed only for formats libsndfile lacks
 
@@ -188,14 +197,14 @@ def _decode_pyav(path: Path) -> tuple[np.ndarray, int]:
             for frame in container.decode(stream):
                 for converted in to_float.resample(frame):
                     rate = converted.sample_rate
-                    blocks.append(converted.to_ndarray())
+                    blocks.append(_planes(converted))
                     decoded += blocks[-1].size
                 if decoded > MAX_DECODED_SAMPLES:
                     raise BadInputError(
                         path, f"decodes to more than {MAX_DECODED_SAMPLES} samples, the most a file may hold"
                     )
             for converted in to_float.resample(None):
-                blocks.append(converted.to_ndarray())
+                blocks.append(_planes(converted))
     except av.error.FFmpegError:
         raise _undecodable(path) from None
     if not blocks or rate is None:
