@@ -116,7 +116,7 @@ def kill_and_resume(
     return count
 
 
-def copy_state(source: Path, work: Path) -> Callable[[], None]:
+def copy_state(source: Path | None, work: Path) -> Callable[[], None]:
     """A restore() that makes ``work`` a fresh copy of ``source`` (or removes it when source is None)."""
 
     def restore() -> None:

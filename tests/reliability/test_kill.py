@@ -71,15 +71,17 @@ def test_rvc_training_survives_kills(fixtures, tmp_path):
     assert_survived(kill_and_resume("train rvc", work, restore, commands["train rvc"], KILLS, SEED + 2))
 
 
-@pytest.mark.slow
-def test_rift_training_survives_kills(tmp_path):
-    data = build_corpus(tmp_path / "corpus", seconds_per_singer=5.0)
-    runs = tmp_path / "runs"
-    command = [
+def rift_command(data: Path, runs: Path) -> list[object]:
+    return [
         "train", "rift", data, "--model", "tiny", "--run-name", "r", "--output-dir", runs,
         "--batch-size", 2, "--save-every", 1, "--test-every", 2, "--logger", "none", "--max-steps", 4,
         "--learning-rate", 0.001, "--set", f"model.content_dim={CONTENT_DIM}",
         "--set", "dataset.max_frame_len=32", "--set", "training.eval_sample_steps=2",
     ]  # fmt: skip
-    count = kill_and_resume("train rift", runs, copy_state(None, runs), command, KILLS, SEED + 3)
-    assert_survived(count)
+
+
+@pytest.mark.slow
+def test_rift_training_survives_kills(tmp_path):
+    runs = tmp_path / "runs"
+    command = rift_command(build_corpus(tmp_path / "corpus", seconds_per_singer=5.0), runs)
+    assert_survived(kill_and_resume("train rift", runs, copy_state(None, runs), command, KILLS, SEED + 3))
