@@ -57,17 +57,20 @@ def _command(args: list[object]) -> list[str]:
     return [sys.executable, "-m", "timbrel", *map(str, args)]
 
 
+# Every run of a stage uses the same thread count: float sums depend on how work is split.
+_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def run_to_end(args: list[object]) -> float:
     start = time.perf_counter()
-    result = subprocess.run(_command(args), capture_output=True, text=True)
+    result = subprocess.run(_command(args), capture_output=True, text=True, env=_ENV)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} failed: {result.stderr[-2000:]}")
     return time.perf_counter() - start
 
 
 def run_and_kill(args: list[object], after_s: float) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(_command(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(_command(args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
     try:
         process.wait(timeout=after_s)
     except subprocess.TimeoutExpired:
