@@ -20,6 +20,12 @@ def importable_only(monkeypatch):
     monkeypatch.setattr(doctor, "REQUIRED_MODULES", (("numpy", "numpy"), ("av", "av")))
 
 
+@pytest.fixture(autouse=True)
+def short_kernel(monkeypatch):
+    """The kernel check's second per device is the command's; the tests need only that it runs."""
+    monkeypatch.setattr(doctor, "KERNEL_SECONDS", 0.02)
+
+
 @pytest.fixture
 def empty_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TIMBREL_HOME", str(tmp_path / "cache"))
@@ -146,3 +152,15 @@ def test_cached_weights_are_found_and_required_ones_enforced(importable_only, em
 
     with pytest.raises(ConfigError, match="hubbert"):
         run_doctor(required_weights=["hubbert"])
+
+
+def test_the_kernel_runs_on_the_cpu_within_the_rounding_bound(importable_only, empty_cache):
+    names = {(c.section, c.name): c for c in run_doctor().checks}
+    check = names[("devices", "kernel cpu")]
+    assert check.status == "ok", check.detail
+    assert "GFLOP/s" in check.detail and "rounding bound" in check.detail
+
+
+def test_a_device_that_cannot_run_the_kernel_is_a_warning():
+    check = doctor.kernel_check("cuda:7", seconds=0.01)
+    assert check.status == "warn" and "cannot run a kernel" in check.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 import torch
 
 from timbrel.audio import io
+from timbrel.core import device as devices
 from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError
 from timbrel.core.files import remove_stale_temporaries, visible_files
@@ -23,14 +25,17 @@ from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
 from timbrel.infer.batch import convert_files
 from timbrel.models.base import VoiceModel
 from timbrel.models.rift.pipeline import RIFTConvertOptions
+from timbrel.models.rvc.f0_stats import F0Stats
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index, index_file_name
+from timbrel.weights.bundle import is_bundle, read_bundle
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
 from timbrel.weights.rift_voice import load_rift_feature_models, load_rift_voice
-from timbrel.weights.rvc import load_voice_model, read_training_f0_stats
-from timbrel.weights.rvc_index import read_index, write_index
+from timbrel.weights.rvc import build_synthesizer, load_voice_model, read_training_f0_stats
+from timbrel.weights.rvc_index import index_from_bytes, read_index, write_index
+from timbrel.weights.voice_bundle import rift_checkpoint, rvc_voice_file
 
 
 def find_audio(paths: list[str | Path]) -> list[Path]:
@@ -117,29 +122,92 @@ def load(
     rmvpe: str | Path | None = None,
     contentvec: str | Path | None = None,
     vocoder: str | Path | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    say: Callable[[str], None] | None = None,
+    engine: str = "torch",
 ) -> VoiceModel:
-    """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt). Standard
-    weights it needs (HuBERT or ContentVec, RMVPE, the vocoder) come from the given paths, else
-    from the cache (`timbrel download`)."""
+    """Load a voice model; its family comes from the file (RVC .pth, RIFT-SVC .ckpt, a Timbrel
+    bundle, verified part by part). Standard weights it needs (HuBERT or ContentVec, RMVPE, the
+    vocoder) come from the given paths, else from the cache (`timbrel download`).
+
+    device: auto, cpu, cuda, cuda:N or mps; precision: fp32, fp16, bf16 or auto (see
+    timbrel.core.device). Every network moves there once; ``voice.placement`` says where, and
+    ``convert_options`` takes its precision unless told otherwise. ``say`` hears what auto picked.
+    ``engine``: torch, or onnx (RVC: the synthesizer runs as an ONNX graph in onnxruntime)."""
     path = Path(model)
-    if model_family(path) == "rvc":
-        return RVCVoice(
-            load_voice_model(path),
-            load_hubert(find_weight("hubert", hubert)),
-            PitchModels(rmvpe),
+    family = model_family(path)
+    if engine not in ENGINES:
+        raise BadInputError(path, f"engine {engine!r} is not one of {list(ENGINES)}")
+    if engine == "onnx" and family != "rvc":
+        raise BadInputError(path, "the onnx engine converts RVC models; RIFT graphs are exported only")
+    placement = devices.resolve(device, precision, say=say)
+    if is_bundle(path):
+        voice: Any = _load_bundle(
+            read_bundle(path), index, hubert, rmvpe, contentvec, vocoder, placement.device
+        )
+    elif family == "rvc":
+        voice = RVCVoice(
+            load_voice_model(path).to(placement.device),
+            load_hubert(find_weight("hubert", hubert)).to(placement.device),
+            PitchModels(rmvpe, placement.device),
             read_index(index) if index is not None else None,
             read_training_f0_stats(path),
         )
-    return load_rift_voice(path, contentvec, rmvpe, vocoder)
+    else:
+        voice = load_rift_voice(path, contentvec, rmvpe, vocoder, device=placement.device)
+    if engine == "onnx":
+        voice.synthesizer = _onnx_synthesizer(voice.synthesizer.cpu(), path)
+    voice.placement = placement
+    return voice
+
+
+ENGINES = ("torch", "onnx")
+
+
+def _onnx_synthesizer(synthesizer: Any, source: Path) -> Any:
+    """The synthesizer exported to ONNX (in a temporary folder) and opened in onnxruntime."""
+    import tempfile
+
+    from timbrel.weights.onnx_graphs import OnnxSynthesizer, export_rvc_synthesizer
+
+    with tempfile.TemporaryDirectory(prefix="timbrel-onnx-") as folder:
+        graph = export_rvc_synthesizer(synthesizer, Path(folder) / "synthesizer.onnx", source)
+        return OnnxSynthesizer.open(graph)
+
+
+def _load_bundle(contents, index, hubert, rmvpe, contentvec, vocoder, device) -> VoiceModel:
+    """A verified bundle's voice; an index given beside it replaces the bundled one."""
+    if contents.family == "rift":
+        return load_rift_voice(rift_checkpoint(contents), contentvec, rmvpe, vocoder, device=device)
+    if index is not None:
+        retrieval = read_index(index)
+    elif contents.index is not None:
+        retrieval = index_from_bytes(contents.index, contents.path)
+    else:
+        retrieval = None
+    stats = contents.sidecar.get("training_f0_hz") if contents.sidecar else None
+    return RVCVoice(
+        build_synthesizer(rvc_voice_file(contents)).to(device),
+        load_hubert(find_weight("hubert", hubert)).to(device),
+        PitchModels(rmvpe, device),
+        retrieval,
+        F0Stats.from_dict(stats) if stats else None,
+    )
 
 
 def model_family(path: str | Path) -> str:
-    """'rvc' for RVC voice models (.pth), 'rift' for RIFT-SVC checkpoints (.ckpt)."""
+    """'rvc' for RVC voice models (.pth), 'rift' for RIFT-SVC checkpoints (.ckpt); a Timbrel
+    bundle (.timbrel.zip) names its family inside."""
     path = Path(path)
+    if path.name.lower().endswith(".zip"):
+        return read_bundle(path).family
     families = {".pth": "rvc", ".ckpt": "rift"}
     if path.suffix.lower() not in families:
         raise BadInputError(
-            path, f"unknown model file type {path.suffix!r}: expected an RVC .pth or RIFT .ckpt"
+            path,
+            f"unknown model file type {path.suffix!r}: expected an RVC .pth, a RIFT .ckpt or a "
+            "Timbrel bundle (.timbrel.zip)",
         )
     return families[path.suffix.lower()]
 
@@ -148,7 +216,11 @@ CONVERT_OPTIONS = {"rvc": RVCConvertOptions, "rift": RIFTConvertOptions}
 
 
 def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
-    """The model family's typed options from plain values; a value the family lacks is an error."""
+    """The model family's typed options from plain values; a value the family lacks is an error.
+    Without a precision the model's (from ``load``) is taken."""
+    placement = getattr(model, "placement", None)
+    if "precision" not in values and placement is not None:
+        values = {**values, "precision": placement.precision}
     return from_dict(CONVERT_OPTIONS[model.family], values, where=f"{model.family} conversion options")
 
 
@@ -159,10 +231,16 @@ def convert(
     options: Any = None,
     overwrite: bool = False,
     show_progress: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> list[Outcome]:
-    """Convert files, folders or globs into ``output`` (a folder, or a file for a single input)."""
-    options = options if options is not None else CONVERT_OPTIONS[model.family]()
-    return convert_files(model, options, inputs, output, overwrite=overwrite, show_progress=show_progress)
+    """Convert files, folders or globs into ``output`` (a folder, or a file for a single input).
+
+    shard: (i, n) converts only the i-th of n deterministic parts of the sorted inputs (1-based),
+    so n processes or machines split a catalogue between them."""
+    options = options if options is not None else convert_options(model, {})
+    return convert_files(
+        model, options, inputs, output, overwrite=overwrite, show_progress=show_progress, shard=shard
+    )
 
 
 def extract_rvc(
@@ -171,13 +249,20 @@ def extract_rvc(
     hubert: str | Path | None = None,
     rmvpe: str | Path | None = None,
     show_progress: bool = False,
+    device: str = "cpu",
+    say: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    """f0 and content features for a prepared RVC experiment (2a_f0, 2b-f0nsf, 3_feature*), resumable."""
+    """f0 and content features for a prepared RVC experiment (2a_f0, 2b-f0nsf, 3_feature*), resumable.
+    HuBERT and the pitch networks run on ``device`` in float32 (the training features are the
+    reference's numbers)."""
+    placement = devices.resolve(device, "fp32", say=say)
     experiment_dir = Path(experiment_dir)
-    content_model = load_hubert(find_weight("hubert", hubert))
+    content_model = load_hubert(find_weight("hubert", hubert)).to(placement.device)
     total = len(visible_files(experiment_dir / "1_16k_wavs", "*.wav"))
     with progress_bar("extracting (rvc)", total, show_progress) as advance:
-        return extract_rvc_features(experiment_dir, content_model, PitchModels(rmvpe), config, advance)
+        return extract_rvc_features(
+            experiment_dir, content_model, PitchModels(rmvpe, placement.device), config, advance
+        )
 
 
 def extract_rift(
@@ -186,9 +271,13 @@ def extract_rift(
     contentvec: str | Path | None = None,
     rmvpe: str | Path | None = None,
     show_progress: bool = False,
+    device: str = "cpu",
+    say: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    """mel, rms, f0 and ContentVec files next to every wav of a RIFT dataset, resumable."""
-    models = load_rift_feature_models(contentvec, rmvpe, features=config.features)
+    """mel, rms, f0 and ContentVec files next to every wav of a RIFT dataset, resumable. ContentVec
+    and RMVPE run on ``device`` in float32 (the training features are the reference's numbers)."""
+    placement = devices.resolve(device, "fp32", say=say)
+    models = load_rift_feature_models(contentvec, rmvpe, placement.device, features=config.features)
     total = len(list_utterances(data_dir))
     with progress_bar("extracting (rift)", total, show_progress) as advance:
         return extract_rift_features(data_dir, models, config, advance)
@@ -217,12 +306,22 @@ def evaluate(
     pitch_method: str = "pm",
     report_dir: str | Path | None = None,
     rmvpe: str | Path | None = None,
+    device: str = "cpu",
+    say: Callable[[str], None] | None = None,
 ) -> EvalReport:
     """Objective metrics of converted files against their sources (and target-speaker references);
-    writes report.json and report.html into ``report_dir`` when given."""
-    torch.set_num_threads(1)  # the small speaker LSTM and DNSMOS run slower with more threads
+    writes report.json and report.html into ``report_dir`` when given. The pitch network and the
+    speaker encoder run on ``device`` in float32 (DNSMOS is an ONNX model: CPU)."""
+    placement = devices.resolve(device, "fp32", say=say)
+    if placement.device.type == "cpu":
+        torch.set_num_threads(1)  # the small speaker LSTM and DNSMOS run slower with more threads
     report = evaluate_folder(
-        converted_dir, source_dir, references, config, pitch_extractor=PitchModels(rmvpe)(pitch_method)
+        converted_dir,
+        source_dir,
+        references,
+        config,
+        pitch_extractor=PitchModels(rmvpe, placement.device)(pitch_method),
+        device=placement.device,
     )
     if report_dir is not None:
         write_eval_report(report, report_dir)
@@ -288,3 +387,90 @@ def train_rift(
 
     config = config if config is not None else RIFTTrainConfig.finetune()
     return run_training(config.with_data_dir(data_dir), show_progress=show_progress, extra_logger=logger)
+
+
+# Model tools -------------------------------------------------------------------------------
+
+
+def describe_model(path: str | Path) -> Any:
+    """What a voice-model file is and holds (family, version, rate, f0, speakers, parameters,
+    epoch/step, info, sha256, sidecar) -> timbrel.weights.describe.ModelDescription."""
+    from timbrel.weights.describe import describe
+
+    return describe(path)
+
+
+def extract_voice_model(checkpoint: str | Path, output: str | Path, info: str = "") -> Path:
+    """RVC's small-model extraction: a G_*.pth -> an exported voice model (float16, no enc_q)."""
+    from timbrel.weights.rvc_tools import extract_voice_model as extract
+
+    return extract(checkpoint, output, info)
+
+
+def merge_voice_models(
+    first: str | Path,
+    second: str | Path,
+    output: str | Path,
+    alpha: float = 0.5,
+    group_alphas: dict[str, float] | None = None,
+    info: str | None = None,
+) -> Path:
+    """RVC's merge: alpha·first + (1 − alpha)·second per weight (per module group where given);
+    config and info from first. Refuses voices of different rates, versions or f0 settings."""
+    from timbrel.weights.rvc_tools import merge_voice_models as merge
+
+    return merge(first, second, output, alpha, group_alphas, info)
+
+
+def edit_model_info(
+    path: str | Path, output: str | Path, info: str | None = None, metadata: dict[str, str] | None = None
+) -> Path:
+    """A copy of a voice model with a new info string and metadata; the weights stay bit for bit."""
+    from timbrel.weights.rvc_tools import edit_voice_model_info
+
+    return edit_voice_model_info(path, output, info, metadata)
+
+
+def pack_voice(
+    model: str | Path,
+    output: str | Path,
+    index: str | Path | None = None,
+    license: str = "",
+    info: str | None = None,
+) -> Path:
+    """One-file bundle (.timbrel.zip): safetensors weights, the index, the f0 statistics sidecar,
+    a JSON config with the licence and the sha256 of each part."""
+    from timbrel.weights.voice_bundle import pack_voice as pack
+
+    return pack(model, output, index, license, info)
+
+
+def unpack_voice(bundle: str | Path, output_dir: str | Path) -> list[Path]:
+    """A bundle -> the reference's files (RVC .pth + .index, or RIFT-SVC .ckpt) and the sidecar."""
+    from timbrel.weights.voice_bundle import unpack_voice as unpack
+
+    return unpack(bundle, output_dir)
+
+
+def export_onnx(model: str | Path, output_dir: str | Path, vocoder: str | Path | None = None) -> list[Path]:
+    """ONNX graphs of a voice model into ``output_dir``: RVC -> ``<name>.onnx`` (the synthesizer,
+    with RVC's ONNX inputs); RIFT -> ``<name>.dit.onnx`` (the velocity network) and, with
+    ``vocoder`` (an NSF-HiFiGAN folder), ``nsf_hifigan.onnx``."""
+    from timbrel.weights import onnx_graphs
+    from timbrel.weights.bundle import bundle_name
+    from timbrel.weights.nsf_hifigan import load_nsf_hifigan
+    from timbrel.weights.rift import load_rift_checkpoint
+
+    path, output_dir = Path(model), Path(output_dir)
+    name = bundle_name(path) if is_bundle(path) else path.stem
+    contents = read_bundle(path) if is_bundle(path) else None
+    if model_family(path) == "rvc":
+        voice = rvc_voice_file(contents) if contents is not None else None
+        synthesizer = build_synthesizer(voice) if voice is not None else load_voice_model(path)
+        return [onnx_graphs.export_rvc_synthesizer(synthesizer, output_dir / f"{name}.onnx", path)]
+    rift = rift_checkpoint(contents) if contents is not None else load_rift_checkpoint(path)
+    written = [onnx_graphs.export_rift_dit(rift.model, output_dir / f"{name}.dit.onnx", path, rift.speakers)]
+    if vocoder is not None:
+        network = load_nsf_hifigan(vocoder)
+        written.append(onnx_graphs.export_nsf_hifigan(network, output_dir / "nsf_hifigan.onnx", vocoder))
+    return written

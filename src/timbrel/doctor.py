@@ -1,7 +1,8 @@
 """`timbrel doctor`: what this machine can run, and what is missing.
 
 It reports Python, the torch build and whether its compiled GPU architectures cover the card,
-CUDA / ROCm / MPS / CPU, ffmpeg decoding through PyAV (a tiny generated file is decoded), the
+CUDA / ROCm / MPS / CPU, a short matrix-product kernel on each device (checked against float64
+on the CPU, with its speed), ffmpeg decoding through PyAV (a tiny generated file is decoded), the
 optional extras, and which standard weights are in the cache. A failed required check makes the
 report not ``ok`` (the command exits non-zero); warnings and missing extras do not.
 """
@@ -15,16 +16,20 @@ import platform
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from timbrel.core.errors import ConfigError
 from timbrel.weights.cache import MissingWeightError, cache_dir, find_weight
 from timbrel.weights.catalogue import GROUPS, STANDARD_WEIGHTS
+
+if TYPE_CHECKING:
+    from timbrel.core.device import GPUInfo
 
 Status = Literal["ok", "warn", "missing", "fail"]
 Support = Literal["native", "ptx", "unsupported"]
@@ -57,6 +62,8 @@ OPTIONAL_MODULES: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
 # Decoders that the usual singing-data formats need; missing ones are warnings.
 AUDIO_DECODERS = ("mp3", "aac", "flac", "vorbis", "opus", "alac")
 CORE_WEIGHTS = ("hubert", "rmvpe", "contentvec", "nsf-hifigan")
+KERNEL_SECONDS = 1.0  # how long the kernel check keeps each device busy
+KERNEL_SIZE = 1024  # square matrices of this size
 
 
 @dataclass(frozen=True)
@@ -69,22 +76,13 @@ class Check:
 
 
 @dataclass(frozen=True)
-class GpuFacts:
-    index: int
-    name: str
-    capability: tuple[int, int]
-    arch: str  # "sm_86" on CUDA, "gfx90a" on ROCm
-    total_memory_bytes: int
-
-
-@dataclass(frozen=True)
 class TorchFacts:
     version: str
     cuda_version: str | None
     hip_version: str | None
     arch_list: tuple[str, ...]
     cuda_available: bool
-    gpus: tuple[GpuFacts, ...]
+    gpus: tuple[GPUInfo, ...]
     mps_available: bool
     num_threads: int
 
@@ -125,6 +123,7 @@ def run_doctor(required_weights: Iterable[str] = ()) -> DoctorReport:
     checks += torch_checks
     if facts is not None:
         checks += device_checks(facts)
+        checks += kernel_checks(facts)
     checks += _module_checks()
     checks += _audio_checks()
     checks += _extra_checks()
@@ -135,32 +134,16 @@ def run_doctor(required_weights: Iterable[str] = ()) -> DoctorReport:
 def torch_facts() -> TorchFacts:
     import torch
 
-    gpus = []
-    cuda_available = torch.cuda.is_available()
-    if cuda_available:
-        for index in range(torch.cuda.device_count()):
-            properties = torch.cuda.get_device_properties(index)
-            capability = tuple(torch.cuda.get_device_capability(index))
-            gcn_arch = getattr(properties, "gcnArchName", "") if torch.version.hip else ""
-            arch = gcn_arch.split(":")[0] if gcn_arch else f"sm_{capability[0]}{capability[1]}"
-            gpus.append(
-                GpuFacts(
-                    index,
-                    torch.cuda.get_device_name(index),
-                    (int(capability[0]), int(capability[1])),
-                    arch,
-                    int(getattr(properties, "total_memory", 0)),
-                )
-            )
-    mps = getattr(torch.backends, "mps", None)
+    from timbrel.core import device as devices
+
     return TorchFacts(
         version=torch.__version__,
         cuda_version=torch.version.cuda,
         hip_version=getattr(torch.version, "hip", None),
-        arch_list=tuple(torch.cuda.get_arch_list()) if cuda_available else (),
-        cuda_available=cuda_available,
-        gpus=tuple(gpus),
-        mps_available=bool(mps is not None and mps.is_available()),
+        arch_list=devices.compiled_arch_list(),
+        cuda_available=devices.cuda_available(),
+        gpus=tuple(devices.gpus()),
+        mps_available=devices.mps_available(),
         num_threads=torch.get_num_threads(),
     )
 
@@ -236,6 +219,60 @@ def device_checks(facts: TorchFacts) -> list[Check]:
     checks.append(Check("devices", "mps", "ok", "available" if facts.mps_available else "not available"))
     checks.append(Check("devices", "cpu", "ok", f"{facts.num_threads} threads, {platform.machine()}"))
     return checks
+
+
+def kernel_checks(facts: TorchFacts) -> list[Check]:
+    """A kernel on every GPU the build supports, and on the CPU."""
+    names = [
+        f"cuda:{gpu.index}" for gpu in facts.gpus if arch_support(gpu.arch, facts.arch_list) != "unsupported"
+    ]
+    if facts.mps_available:
+        names.append("mps")
+    return [kernel_check(name) for name in [*names, "cpu"]]
+
+
+def kernel_check(device_name: str, seconds: float | None = None) -> Check:
+    """Float32 matrix products on ``device_name`` for about ``seconds`` (KERNEL_SECONDS): the first
+    result must match float64 on the CPU within the rounding bound of a length-n float32 dot
+    product (n · eps · Σ|a||b| per element); the rest measure GFLOP/s. A device that cannot run
+    it is a warning (the CPU still works)."""
+    import torch
+
+    from timbrel.core import device as devices
+
+    seconds = KERNEL_SECONDS if seconds is None else seconds
+    name = f"kernel {device_name}"
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(KERNEL_SIZE, KERNEL_SIZE, generator=generator)
+    b = torch.randn(KERNEL_SIZE, KERNEL_SIZE, generator=generator)
+    try:
+        device = torch.device(device_name)
+        a_on, b_on = a.to(device), b.to(device)
+        product = (a_on @ b_on).cpu().double()
+        exact = a.double() @ b.double()
+        bound = KERNEL_SIZE * torch.finfo(torch.float32).eps * (a.double().abs() @ b.double().abs())
+        worst = float(((product - exact).abs() / bound).max())
+        if not worst <= 1.0:
+            return Check("devices", name, "warn", f"wrong results: an error {worst:.2g}x the rounding bound")
+        runs = 0
+        devices.synchronize(device)
+        start = time.perf_counter()
+        while runs == 0 or time.perf_counter() - start < seconds:
+            for _ in range(4):
+                a_on @ b_on
+            devices.synchronize(device)
+            runs += 4
+        elapsed = time.perf_counter() - start
+    except Exception as error:  # a broken driver or build says so here, in its own words
+        return Check("devices", name, "warn", f"cannot run a kernel: {type(error).__name__}: {error}")
+    gflops = runs * 2 * KERNEL_SIZE**3 / elapsed / 1e9
+    return Check(
+        "devices",
+        name,
+        "ok",
+        f"{runs} float32 {KERNEL_SIZE}² products in {elapsed:.2f} s: {gflops:.0f} GFLOP/s; "
+        f"results within {worst:.2g} of the rounding bound",
+    )
 
 
 def _python_check() -> Check:

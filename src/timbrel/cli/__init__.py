@@ -52,6 +52,19 @@ app.add_typer(extract_app, name="extract")
 
 console = Console(stderr=True)
 WORKERS_HELP = "Worker processes (default: the number of cores)."
+DEVICE_HELP = "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps."
+PRECISION_HELP = "fp32; bf16 (GPUs with it, CPUs: slow without native bf16); fp16 (GPUs); auto."
+
+
+def _say(line: str) -> None:
+    console.print(line, soft_wrap=True, markup=False)
+
+
+def _exit_on_error(error: Exception) -> None:
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 def _version(value: bool) -> None:
@@ -218,16 +231,23 @@ def extract_rvc(
     ),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
 ) -> None:
     """Write 2a_f0, 2b-f0nsf and 3_feature256/768 for every prepared piece (skips what is done)."""
     from timbrel import api
+    from timbrel.core.errors import TimbrelError
     from timbrel.features.extract_rvc import RVCExtractConfig
 
     config = _overrides(
         RVCExtractConfig(version=version, f0_method=None if f0_method == "none" else f0_method), set_
     )
-    outcomes = api.extract_rvc(logs_dir / experiment, config, hubert, rmvpe, show_progress=True)
+    try:
+        outcomes = api.extract_rvc(
+            logs_dir / experiment, config, hubert, rmvpe, show_progress=True, device=device, say=_say
+        )
+    except TimbrelError as error:
+        _exit_on_error(error)
     _report_outcomes(outcomes, "extracted")
 
 
@@ -248,14 +268,22 @@ def extract_rift(
     data_dir: Path = typer.Argument(..., help="Dataset folder from `timbrel prepare rift` (data/<dataset>)."),
     contentvec: Path | None = typer.Option(None, help="ContentVec folder (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
 ) -> None:
     """Write <stem>.mel.pt, .rms.pt, .f0.pt and .cvec.pt next to each wav (skips what is done)."""
     from timbrel import api
+    from timbrel.core.errors import TimbrelError
     from timbrel.features.extract_rift import RIFTExtractConfig
 
     config = _overrides(RIFTExtractConfig(), set_)
-    _report_outcomes(api.extract_rift(data_dir, config, contentvec, rmvpe, show_progress=True), "extracted")
+    try:
+        outcomes = api.extract_rift(
+            data_dir, config, contentvec, rmvpe, show_progress=True, device=device, say=_say
+        )
+    except TimbrelError as error:
+        _exit_on_error(error)
+    _report_outcomes(outcomes, "extracted")
 
 
 @app.command("eval")
@@ -266,15 +294,22 @@ def evaluate(
     report: Path | None = typer.Option(None, help="Write report.json and report.html here."),
     key: float = typer.Option(0.0, "--key", help="The key shift the conversion applied, in semitones."),
     pitch_method: str = typer.Option("pm", help="Pitch extractor for the f0 metrics."),
+    device: str = typer.Option("auto", help=DEVICE_HELP + " (the pitch network and speaker encoder)"),
     set_: list[str] = typer.Option([], "--set", help="Override any config field: name=value."),
 ) -> None:
     """Objective metrics: f0 error, speaker similarity, DNSMOS, MCD, loudness; table, JSON and HTML."""
     from timbrel import api
+    from timbrel.core.errors import TimbrelError
     from timbrel.eval.evaluate import EvalConfig
     from timbrel.eval.plots import METRIC_LABELS
 
     config = _overrides(EvalConfig(key_shift_semitones=key), set_)
-    result = api.evaluate(converted, sources, references, config, pitch_method, report)
+    try:
+        result = api.evaluate(
+            converted, sources, references, config, pitch_method, report, device=device, say=_say
+        )
+    except TimbrelError as error:
+        _exit_on_error(error)
     table = Table(title=f"Evaluation of {len(result.files)} files")
     table.add_column("metric")
     table.add_column("mean", justify="right")
@@ -302,7 +337,7 @@ def demo(
 def convert(
     inputs: list[str] = typer.Argument(..., help="Audio files, folders or glob patterns."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder (or file, for one input)."),
-    model: Path = typer.Option(..., "--model", "-m", help="Voice model: RVC .pth or RIFT .ckpt."),
+    model: Path = typer.Option(..., "--model", "-m", help="RVC .pth, RIFT .ckpt or bundle (.timbrel.zip)."),
     index: Path | None = typer.Option(None, help="RVC retrieval index (.index)."),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
@@ -341,17 +376,40 @@ def convert(
     cvec_downsample_rate: int | None = typer.Option(None, help="RIFT: negative content downsampling (2)."),
     robust_f0: int | None = typer.Option(None, help="RIFT: 0 RMVPE, 1 fill gaps from dio/Praat, 2 ensemble."),
     batch_size: int | None = typer.Option(None, help="RIFT: slices sampled together."),
-    precision: str | None = typer.Option(
-        None, help="fp32 (default) or bf16 (faster on CPUs with bf16, other numbers); RIFT also fp16."
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP + " Other than fp32: other numbers."),
+    shard: str | None = typer.Option(
+        None, help="i/n: convert only the i-th of n parts of the sorted inputs (one per process or GPU)."
     ),
     overwrite: bool = typer.Option(False, help="Replace outputs that already exist."),
+    engine: str = typer.Option("torch", help="torch, or onnx (RVC: the synthesizer in onnxruntime)."),
     set_: list[str] = typer.Option([], "--set", help="Any other option of the model family: name=value."),
 ) -> None:
-    """Convert singing with a voice model; the family (RVC or RIFT) comes from the model file."""
+    """Convert singing with a voice model; the family (RVC or RIFT) comes from the model file.
+
+    Several GPUs: one process per GPU, e.g. --device cuda:0 --shard 1/2 and --device cuda:1 --shard 2/2.
+    """
     from timbrel import api
     from timbrel.core.config import parse_scalar
+    from timbrel.core.errors import TimbrelError
+    from timbrel.infer.batch import parse_shard
 
-    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe, contentvec=contentvec, vocoder=vocoder)
+    try:
+        parts = parse_shard(shard) if shard is not None else None
+        voice = api.load(
+            model,
+            index=index,
+            hubert=hubert,
+            rmvpe=rmvpe,
+            contentvec=contentvec,
+            vocoder=vocoder,
+            device=device,
+            precision=precision,
+            say=_say,
+            engine=engine,
+        )
+    except TimbrelError as error:
+        _exit_on_error(error)
     given = {
         "key_shift_semitones": key,
         "speaker": int(speaker) if speaker is not None and speaker.isdigit() else speaker,
@@ -372,14 +430,15 @@ def convert(
         "cvec_downsample_rate": cvec_downsample_rate,
         "robust_f0": robust_f0,
         "batch_size": batch_size,
-        "precision": precision,
     }
     values = {name: value for name, value in given.items() if value is not None}
     for item in set_:
         name, _, text = item.partition("=")
         values[name] = parse_scalar(text)
     options = api.convert_options(voice, values)
-    outcomes = api.convert(voice, inputs, output, options, overwrite=overwrite, show_progress=True)
+    outcomes = api.convert(
+        voice, inputs, output, options, overwrite=overwrite, show_progress=True, shard=parts
+    )
     for outcome in outcomes:
         if outcome.status != "failed":
             source, target = (escape(printable(p)) for p in (outcome.item, outcome.outputs[0]))
@@ -482,7 +541,8 @@ def train_rvc(
     keep_latest_only: bool = typer.Option(False, help="Keep only the newest G_/D_ checkpoint."),
     pretrained_g: Path | None = typer.Option(None, help="Pretrained G (f0G40k.pth) or any G_*.pth."),
     pretrained_d: Path | None = typer.Option(None, help="Pretrained D (f0D40k.pth) or any D_*.pth."),
-    precision: str = typer.Option("fp32", help="fp32; on GPU also fp16 or bf16."),
+    device: str = typer.Option("auto", help=DEVICE_HELP + " Under torchrun each process takes its GPU."),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP + " fp16 trains with a GradScaler."),
     hubert: Path | None = typer.Option(None, help="HuBERT weights (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
     config_file: Path | None = typer.Option(None, "--config", help="A .toml or .json RVCTrainConfig."),
@@ -496,6 +556,7 @@ def train_rvc(
 
     from timbrel import api
     from timbrel.core.config import load_file
+    from timbrel.core.errors import TimbrelError
     from timbrel.train.rvc import RVCTrainConfig
 
     if config_file is not None:
@@ -511,7 +572,7 @@ def train_rvc(
         )
         config = replace(
             config,
-            run=replace(config.run, precision=precision),
+            run=replace(config.run, device=device, precision=precision),
             loop=replace(
                 config.loop,
                 epochs=epochs,
@@ -520,16 +581,19 @@ def train_rvc(
             ),
         )
     config = _overrides(config, set_)
-    result = api.train_rvc(
-        logs_dir / experiment,
-        config,
-        input_dir=input_dir,
-        stage=stage,
-        f0_method=f0_method,
-        hubert=hubert,
-        rmvpe=rmvpe,
-        show_progress=True,
-    )
+    try:
+        result = api.train_rvc(
+            logs_dir / experiment,
+            config,
+            input_dir=input_dir,
+            stage=stage,
+            f0_method=f0_method,
+            hubert=hubert,
+            rmvpe=rmvpe,
+            show_progress=True,
+        )
+    except TimbrelError as error:
+        _exit_on_error(error)
     console.print(
         f"trained to step {result.position.step}; voice model: {result.voice_model}", soft_wrap=True
     )
@@ -567,8 +631,8 @@ def train_rift(
     ),
     resume: Path | None = typer.Option(None, help="Checkpoint to resume from (resume_from_checkpoint)."),
     wandb_resume_id: str | None = typer.Option(None, help="W&B run id to continue."),
-    device: str | None = typer.Option(None, help="cpu, cuda, cuda:N or auto."),
-    precision: str | None = typer.Option(None, help="fp32; on GPU also bf16 (the reference)."),
+    device: str | None = typer.Option(None, help=DEVICE_HELP + " (default: the config's, cpu)"),
+    precision: str | None = typer.Option(None, help=PRECISION_HELP + " The reference trains in bf16."),
     vocoder: Path | None = typer.Option(None, help="NSF-HiFiGAN folder: validation reports mcd/psnr/si_snr."),
     config_file: Path | None = typer.Option(None, "--config", help="A .toml or .json RIFTTrainConfig."),
     set_: list[str] = typer.Option([], "--set", help="Override any config field: dotted.name=value."),
@@ -641,6 +705,8 @@ def ui(
     rmvpe: Path | None = typer.Option(None, help="RMVPE weights (default: the cache)."),
     contentvec: Path | None = typer.Option(None, help="RIFT: ContentVec folder (default: the cache)."),
     vocoder: Path | None = typer.Option(None, help="RIFT: NSF-HiFiGAN folder (default: the cache)."),
+    device: str = typer.Option("auto", help=DEVICE_HELP + " (conversion and extraction)"),
+    precision: str = typer.Option("fp32", help=PRECISION_HELP + " (conversion)"),
 ) -> None:
     """Start the web UI on this machine (ui extra): dataset, features, index, train, convert, models."""
     try:
@@ -653,5 +719,23 @@ def ui(
     warning = exposure_warning(host, share)
     if warning:
         console.print(f"[yellow]{warning}[/yellow]", soft_wrap=True)
+    from timbrel.core import device as devices
+    from timbrel.core.errors import TimbrelError
+
+    try:
+        placement = devices.resolve(device, precision, say=_say)
+    except TimbrelError as error:
+        _exit_on_error(error)
     weights = {"hubert": hubert, "rmvpe": rmvpe, "contentvec": contentvec, "vocoder": vocoder}
-    serve(workspace, host=host, port=port, share=share, max_upload_mb=max_upload_mb, weights=weights)
+    serve(
+        workspace,
+        host=host,
+        port=port,
+        share=share,
+        max_upload_mb=max_upload_mb,
+        weights=weights,
+        placement=placement,
+    )
+
+
+import timbrel.cli.model  # noqa: E402  (registers `timbrel model`)

@@ -30,3 +30,8 @@ class ConfigError(TimbrelError):
 class UnusableAudioError(TimbrelError):
     """Audio that decodes but that a stage cannot work with (too short, say); the caller that
     knows which file it came from names it."""
+
+
+class DeviceMemoryError(TimbrelError):
+    """The device ran out of memory, also after the retry with a smaller setting; names the
+    setting to lower."""

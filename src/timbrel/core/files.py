@@ -10,6 +10,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from timbrel.core.errors import BadInputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -84,3 +86,11 @@ def visible_files(folder: str | Path, pattern: str = "*", links_and_pipes: bool 
         if not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and (not p.is_dir() if links_and_pipes else p.is_file())
     )
+
+
+def refuse_overwrite(output: str | Path, inputs: list[Path]) -> None:
+    """A tool writes a new file: raise if ``output`` is one of its inputs."""
+    output = Path(output)
+    for source in inputs:
+        if output.resolve() == Path(source).resolve():
+            raise BadInputError(output, "is also an input; write the result to another file")

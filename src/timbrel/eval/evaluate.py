@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from timbrel.audio import io
 from timbrel.audio.resample import resample
@@ -193,13 +194,14 @@ def evaluate_folder(
     pitch_extractor: PitchExtractor | None = None,
     speaker_encoder: speaker_metric.SpeakerEncoder | None = None,
     dnsmos_session: Any = None,
+    device: torch.device | str = "cpu",
 ) -> EvalReport:
     """Every metric of ``config.metrics`` for each converted file matched to a source.
 
     pitch_extractor is required for the "f0" group. The speaker encoder and the DNSMOS session
-    are loaded from ``config``'s weight paths when not given. Speaker similarity needs
-    ``references``; without them it is left out. A file that cannot be decoded is skipped with
-    its reason; an error is raised when no pair is left.
+    are loaded from ``config``'s weight paths when not given (the encoder on ``device``).
+    Speaker similarity needs ``references``; without them it is left out. A file that cannot be
+    decoded is skipped with its reason; an error is raised when no pair is left.
     """
     converted_dir, source_dir = Path(converted_dir), Path(source_dir)
     for folder in (converted_dir, source_dir, references):
@@ -218,7 +220,7 @@ def evaluate_folder(
     if "speaker" in groups and reference_files:
         start = time.perf_counter()
         speaker_encoder = speaker_encoder or speaker_metric.ResemblyzerEncoder.load(
-            config.voice_encoder_weights
+            config.voice_encoder_weights, device
         )
         clips = [_at(io.load(p), speaker_encoder.sample_rate) for p in reference_files]
         target_embedding = speaker_metric.speaker_embedding(speaker_encoder, clips)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from timbrel.features import voice_encoder
 from timbrel.features.voice_encoder import VoiceEncoder
@@ -39,9 +40,10 @@ class ResemblyzerEncoder:
         self.network = network
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> ResemblyzerEncoder:
-        """From pretrained.pt at ``path``, in the cache or inside the installed resemblyzer package."""
-        return cls(load_voice_encoder(path))
+    def load(cls, path: str | Path | None = None, device: str | torch.device = "cpu") -> ResemblyzerEncoder:
+        """From pretrained.pt at ``path``, in the cache or inside the installed resemblyzer package,
+        on ``device``."""
+        return cls(load_voice_encoder(path).to(device))
 
     def embed(self, samples: np.ndarray) -> np.ndarray:
         return voice_encoder.embed_utterance(self.network, voice_encoder.preprocess(samples))

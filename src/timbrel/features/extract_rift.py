@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io as bytes_io
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -36,6 +37,7 @@ from torch import Tensor, nn
 
 from timbrel.audio import io
 from timbrel.audio.sinc_resample import sinc_resample
+from timbrel.core import device as devices
 from timbrel.core.errors import BadInputError, ConfigError, TimbrelError
 from timbrel.core.files import remove_stale_temporaries, visible_files, write_bytes_atomic
 from timbrel.dataset.jobs import Ledger, Outcome
@@ -176,6 +178,11 @@ def _train_content(model: HubertModel, samples: Tensor) -> list[Tensor]:
     return list(interleave_passes(hidden[:b], hidden[b:]))
 
 
+def _models_device(models: RIFTFeatureModels) -> torch.device:
+    module = models.content_model if models.content_model is not None else models.rmvpe.network
+    return next(module.parameters()).device
+
+
 def save_tensor(path: Path, tensor: Tensor) -> None:
     """torch.save of one tensor (its own storage, so nothing else rides along), written atomically."""
     buffer = bytes_io.BytesIO()
@@ -293,6 +300,18 @@ def _extract_batch(
     try:
         computed = utterance_features(torch.stack([s for _, s in batch]), models, config.features)
     except Exception as error:  # a bug or an odd file must not take the other files down
+        if devices.is_out_of_memory(error):
+            devices.release_memory(_models_device(models))
+            if len(batch) > 1:
+                warnings.warn(
+                    f"out of memory with {len(batch)} utterances at once; retrying one at a time",
+                    stacklevel=2,
+                )
+            else:
+                wav = batch[0][0]
+                device = _models_device(models)
+                reason = f"{wav}: out of memory on {device} with one utterance: extract with --device cpu"
+                return [(wav, Outcome(str(wav), "failed", reason))]
         if len(batch) > 1:
             return [pair for item in batch for pair in _extract_batch([item], root, models, config)]
         wav = batch[0][0]

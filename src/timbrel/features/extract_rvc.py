@@ -6,11 +6,14 @@ Writes the reference layout, so RVC's own tools read the result:
   3_feature256/NAME.npy   v1 content features [frames, 256] float32 (50 frames/s)
   3_feature768/NAME.npy   v2 content features [frames, 768] float32
 Pieces of equal length (nearly all of them: preparation cuts fixed-length pieces) go through
-HuBERT together in one batch; the result equals one-at-a-time since nothing is padded.
+HuBERT together in one batch; the result equals one-at-a-time since nothing is padded. HuBERT
+and the pitch network run on their device; a batch that runs out of its memory is retried once in
+halves (with a warning), and fails naming ``batch_size`` if that runs out too.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ import numpy as np
 import torch
 
 from timbrel.audio import io
+from timbrel.core import device as devices
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, TimbrelError
 from timbrel.core.files import atomic_path, remove_stale_temporaries, visible_files
@@ -108,7 +112,7 @@ def extract_rvc_features(
             batch = group[start : start + config.batch_size]
             for path, outcome in zip(
                 (p for p, _ in batch),
-                _extract_batch(root, batch, content_model, pitch_extractor, config),
+                _extract_batch_retrying(root, batch, content_model, pitch_extractor, config),
                 strict=True,
             ):
                 outcomes[path] = outcome
@@ -119,6 +123,44 @@ def extract_rvc_features(
     return [outcomes[path] for path in wavs]
 
 
+def _extract_batch_retrying(
+    root: Path,
+    batch: list[tuple[Path, np.ndarray]],
+    content_model: HubertModel,
+    pitch_extractor: Callable[[str], PitchExtractor] | None,
+    config: RVCExtractConfig,
+) -> list[Outcome]:
+    """_extract_batch, and after an out-of-memory error once more in two halves."""
+    device = next(content_model.parameters()).device
+    try:
+        return _extract_batch(root, batch, content_model, pitch_extractor, config)
+    except Exception as error:
+        if not devices.is_out_of_memory(error):
+            raise
+    devices.release_memory(device)
+    half = (len(batch) + 1) // 2
+    if len(batch) > 1:
+        warnings.warn(
+            f"out of memory on {device} with {len(batch)} pieces at once; retrying {half} at a time",
+            stacklevel=2,
+        )
+        try:
+            return [
+                outcome
+                for part in (batch[:half], batch[half:])
+                for outcome in _extract_batch(root, part, content_model, pitch_extractor, config)
+            ]
+        except Exception as error:
+            if not devices.is_out_of_memory(error):
+                raise
+    reason = (
+        f"out of memory on {device}; lower batch_size (--set batch_size={max(1, half // 2)})"
+        if len(batch) > 1
+        else f"out of memory on {device} with a single piece: extract with --device cpu"
+    )
+    return [Outcome(str(path), "failed", f"{path}: {reason}") for path, _ in batch]
+
+
 def _extract_batch(
     root: Path,
     batch: list[tuple[Path, np.ndarray]],
@@ -127,18 +169,24 @@ def _extract_batch(
     config: RVCExtractConfig,
 ) -> list[Outcome]:
     """batch: files of one length -> their outcomes, outputs written."""
-    samples = torch.from_numpy(np.stack([s for _, s in batch]).astype(np.float32))
+    device = next(content_model.parameters()).device
+    samples = torch.from_numpy(np.stack([s for _, s in batch]).astype(np.float32)).to(device)
     with torch.inference_mode():
-        features = rvc_content(content_model, samples, config.version).float().numpy()
+        features = rvc_content(content_model, samples, config.version).float().cpu().numpy()
     outcomes = []
-    for (path, audio), feature in zip(batch, features, strict=True):
+    tracks = _batched_pitch(batch, pitch_extractor, config)
+    for index, ((path, audio), feature) in enumerate(zip(batch, features, strict=True)):
         if not np.isfinite(feature).all():
             outcomes.append(Outcome(str(path), "failed", f"{path}: content features contain NaN"))
             continue
         if config.f0_method is not None:
             try:
-                raw = pitch_extractor(config.f0_method).extract(audio.astype(np.float64)).f0_hz
-                f0 = rvc_training_f0(raw, config.fill_unvoiced)
+                track = (
+                    tracks[index]
+                    if tracks
+                    else pitch_extractor(config.f0_method).extract(audio.astype(np.float64))
+                )
+                f0 = rvc_training_f0(track.f0_hz, config.fill_unvoiced)
             except TimbrelError as error:
                 outcomes.append(Outcome(str(path), "failed", f"{path}: {error}"))
                 continue
@@ -147,3 +195,21 @@ def _extract_batch(
         _save_npy(root / config.feature_dir / f"{path.stem}.npy", feature)
         outcomes.append(Outcome(str(path), "done", outputs=tuple(_outputs(path.name, config))))
     return outcomes
+
+
+def _batched_pitch(
+    batch: list[tuple[Path, np.ndarray]],
+    pitch_extractor: Callable[[str], PitchExtractor] | None,
+    config: RVCExtractConfig,
+) -> list | None:
+    """The batch's pitch tracks in one network call where the method batches (RMVPE: equal
+    lengths give the same numbers as one at a time); None where it does not."""
+    if config.f0_method is None or len(batch) < 2:
+        return None
+    extractor = pitch_extractor(config.f0_method)
+    if not hasattr(extractor, "extract_batch"):
+        return None
+    try:
+        return extractor.extract_batch(np.stack([audio for _, audio in batch]))
+    except TimbrelError:
+        return None  # one at a time, so that only the bad piece fails

@@ -1,18 +1,30 @@
 """Converting files, folders and globs with one loaded model: outputs beside each other under
-one folder, existing outputs skipped unless asked, a bad file reported without stopping the rest."""
+one folder, existing outputs skipped unless asked, a bad file reported without stopping the rest.
+
+A conversion that runs out of device memory is retried once with the model's smaller setting
+(RVC: shorter chunks; RIFT: a smaller batch), with a warning; if that fails too, the file fails
+with an error naming the setting to lower. ``shard`` splits the sorted inputs between processes.
+"""
 
 from __future__ import annotations
 
 import glob
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from timbrel.audio import io
-from timbrel.core.errors import BadInputError, TimbrelError
+from timbrel.core import device as devices
+from timbrel.core.audio import Audio
+from timbrel.core.errors import BadInputError, ConfigError, DeviceMemoryError, TimbrelError
 from timbrel.dataset.jobs import Outcome, run_jobs
 from timbrel.models.base import VoiceModel
+
+
+class DeviceMemoryWarning(UserWarning):
+    """A conversion ran out of device memory and is retried with a smaller setting."""
 
 
 @dataclass(frozen=True)
@@ -62,13 +74,67 @@ def plan_jobs(inputs: list[str | Path], output: Path, output_format: str = "wav"
     ]
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """ "i/n" (1 <= i <= n) -> (i, n)."""
+    index, _, count = text.partition("/")
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        raise ConfigError(f"shard {text!r} is not i/n (e.g. 2/4)") from None
+    check_shard(shard)
+    return shard
+
+
+def check_shard(shard: tuple[int, int]) -> None:
+    index, count = shard
+    if not 1 <= index <= count:
+        raise ConfigError(f"shard {index}/{count}: i must be within 1..n")
+
+
+def take_shard(jobs: list[ConversionJob], shard: tuple[int, int] | None) -> list[ConversionJob]:
+    """The i-th of n parts of the jobs sorted by source path: every n-th from the i-th, so the
+    parts are disjoint, cover all jobs, and do not depend on the order the inputs were given in."""
+    if shard is None:
+        return jobs
+    check_shard(shard)
+    index, count = shard
+    return sorted(jobs, key=lambda job: str(job.source))[index - 1 :: count]
+
+
+def convert_with_retry(model: VoiceModel, audio: Audio, options: Any, source: Path) -> Audio:
+    """model.convert, retried once with ``model.less_memory(options)`` after an out-of-memory error."""
+    try:
+        return model.convert(audio, options)
+    except Exception as error:
+        if not devices.is_out_of_memory(error):
+            raise
+        where = str(getattr(model, "device", "the device"))
+    fallback = model.less_memory(options)
+    if fallback.options is None:
+        raise DeviceMemoryError(f"{source}: out of memory on {where}; lower {fallback.setting}")
+    devices.release_memory(getattr(model, "device", devices.CPU.device))
+    warnings.warn(
+        f"{source}: out of memory on {where}; retrying with {fallback.change}",
+        DeviceMemoryWarning,
+        stacklevel=2,
+    )
+    try:
+        return model.convert(audio, fallback.options)
+    except Exception as error:
+        if not devices.is_out_of_memory(error):
+            raise
+    raise DeviceMemoryError(
+        f"{source}: out of memory on {where} also with {fallback.change}; lower {fallback.setting}"
+    )
+
+
 def _convert_one(job: ConversionJob, model: VoiceModel, options: Any, overwrite: bool) -> Outcome:
     if job.target.exists() and not overwrite:
         return Outcome(str(job.source), "skipped", outputs=(str(job.target),))
     audio = io.decode(job.source)
     try:
-        converted = model.convert(audio, options)
-    except BadInputError:
+        converted = convert_with_retry(model, audio, options, job.source)
+    except (BadInputError, DeviceMemoryError):
         raise
     except TimbrelError as error:  # the model's reason, with the file it concerns
         raise BadInputError(job.source, str(error)) from None
@@ -84,9 +150,11 @@ def convert_files(
     overwrite: bool = False,
     output_format: str = "wav",
     show_progress: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> list[Outcome]:
-    """Convert every input in this process (the model uses all cores itself)."""
-    jobs = plan_jobs(inputs, Path(output), output_format)
+    """Convert every input (of this ``shard``: (i, n), see take_shard) in this process (the model
+    uses all cores, or its device, itself)."""
+    jobs = take_shard(plan_jobs(inputs, Path(output), output_format), shard)
     return run_jobs(
         partial(_convert_one, model=model, options=options, overwrite=overwrite),
         jobs,

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from timbrel.core.audio import Audio
+
+
+@dataclass(frozen=True)
+class MemoryFallback:
+    """What to retry a conversion with after the device ran out of memory.
+
+    options: the same conversion with a smaller chunk or batch, None when nothing smaller exists;
+    change: what changed ("batch_size 8 -> 4"); setting: what the user lowers when even that fails.
+    """
+
+    options: Any | None
+    change: str
+    setting: str
 
 
 @runtime_checkable
@@ -21,6 +35,10 @@ class VoiceModel(Protocol):
 
     def convert(self, audio: Audio, options: Any) -> Audio:
         """audio: any rate and channel count -> the converted voice, mono at ``sample_rate``."""
+        ...
+
+    def less_memory(self, options: Any) -> MemoryFallback:
+        """The options to retry with after an out-of-memory error."""
         ...
 
 

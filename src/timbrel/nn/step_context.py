@@ -12,14 +12,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-Precision = Literal["fp32", "fp16", "bf16"]
-
-_AUTOCAST_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+from timbrel.core import device as devices
 
 
 @dataclass
@@ -30,7 +27,7 @@ class StepContext:
     """
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-    precision: Precision = "fp32"
+    precision: devices.Precision = "fp32"
     accumulation_steps: int = 1
     world_size: int = 1
     rank: int = 0
@@ -39,8 +36,8 @@ class StepContext:
     scaler: torch.amp.GradScaler | None = None
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", *_AUTOCAST_DTYPES):
-            raise ValueError(f"precision {self.precision!r} is not one of fp32, fp16, bf16")
+        if self.precision not in devices.PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} is not one of {', '.join(devices.PRECISIONS)}")
         if self.accumulation_steps < 1:
             raise ValueError(f"accumulation_steps must be at least 1, got {self.accumulation_steps}")
         if self.precision == "fp16" and self.scaler is None:
@@ -67,9 +64,7 @@ class StepContext:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for the forward passes (a no-op in fp32)."""
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=_AUTOCAST_DTYPES[self.precision])
+        return devices.autocast(self.device, self.precision)
 
     def wrap(self, module: nn.Module) -> nn.Module:
         """The module on this device, inside DistributedDataParallel when the run has several processes.

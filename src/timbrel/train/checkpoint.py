@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from timbrel.core import device as devices
 from timbrel.nn.step_context import StepContext
 from timbrel.weights.train_state import read_state, write_state
 
@@ -124,7 +125,7 @@ def capture_rng() -> dict[str, Any]:
         },
         "torch": torch.get_rng_state(),
     }
-    if torch.cuda.is_available():
+    if devices.cuda_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
 
@@ -137,5 +138,5 @@ def restore_rng(state: dict[str, Any]) -> None:
         (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
     )
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
+    if "cuda" in state and devices.cuda_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from timbrel.core.errors import ConfigError
+from timbrel.core import device as devices
 from timbrel.nn.step_context import StepContext
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """device: "auto" (the process's GPU when there is one, else CPU), "cpu", "cuda" or "cuda:N".
-    precision: fp32; on GPU also fp16 (with a GradScaler) or bf16. seed: torch, numpy and
-    Python's generators start from it (as the reference's torch.manual_seed(1234))."""
+    """device: "auto" (the process's GPU when there is one, then MPS, else CPU), "cpu", "cuda",
+    "cuda:N" or "mps" (timbrel.core.device). precision: fp32; fp16 (with a GradScaler) on GPUs;
+    bf16 where the device has it (CPUs too); "auto" as timbrel.core.device picks. seed: torch,
+    numpy and Python's generators start from it (as the reference's torch.manual_seed(1234))."""
 
     device: str = "auto"
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    precision: devices.PrecisionChoice = "fp32"
     accumulation_steps: int = 1
     seed: int = 1234
 
@@ -33,9 +34,10 @@ def start_run(config: RunConfig = RunConfig()) -> StepContext:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = _device(config.device, local_rank)
-    if config.precision != "fp32" and device.type != "cuda":
-        raise ConfigError(f"precision {config.precision!r} needs a GPU; on {device.type} train in fp32")
+    placement = devices.resolve(
+        config.device, config.precision, local_rank=local_rank, say=_to_stderr if rank == 0 else None
+    )
+    device = placement.device
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -45,11 +47,15 @@ def start_run(config: RunConfig = RunConfig()) -> StepContext:
     torch.manual_seed(config.seed)
     return StepContext(
         device=device,
-        precision=config.precision,
+        precision=placement.precision,
         accumulation_steps=config.accumulation_steps,
         world_size=world_size,
         rank=rank,
     )
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def finish_run(context: StepContext) -> None:
@@ -60,15 +66,3 @@ def finish_run(context: StepContext) -> None:
 def barrier(context: StepContext) -> None:
     if context.distributed:
         dist.barrier()
-
-
-def _device(name: str, local_rank: int) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"device {name!r}: this torch build sees no GPU")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-    return device

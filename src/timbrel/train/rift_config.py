@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from timbrel.core import device as devices
 from timbrel.core.errors import ConfigError
 from timbrel.models.rift.dit import PRESETS
 
@@ -98,7 +99,7 @@ class TrainingSection:
     best_metric: Literal["loss", "mcd", "mse", "psnr", "si_snr"] = "loss"
     num_workers: int = 0
     device: str = "cpu"
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: devices.PrecisionChoice = "fp32"
 
     def __post_init__(self) -> None:
         positive = ("max_steps", "batch_size_per_gpu", "grad_accumulation_steps", "save_per_steps")

@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 import timbrel
+from timbrel.core.device import CPU, Placement
 from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
 from timbrel.ui.tabs import convert, dataset, features, index, models, train
@@ -72,12 +73,14 @@ def serve(
     share: bool = False,
     max_upload_mb: float = 500.0,
     weights: dict[str, str | Path | None] | None = None,
+    placement: Placement = CPU,
 ) -> None:
     """Build the app over ``workspace`` and serve it until interrupted.
-    weights: hubert / rmvpe / contentvec / vocoder -> a path (None or absent: the cache)."""
+    weights: hubert / rmvpe / contentvec / vocoder -> a path (None or absent: the cache).
+    placement: the device and precision of conversion (extraction: the device, in fp32)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     given = {name: Path(path).resolve() for name, path in (weights or {}).items() if path}
-    context = UIContext(Workspace.create(workspace), **given)
+    context = UIContext(Workspace.create(workspace), **given, placement=placement)
     app = build_app(context)
     app.queue(default_concurrency_limit=1)
     app.launch(

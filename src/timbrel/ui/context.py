@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from timbrel import api
+from timbrel.core.device import CPU, Placement
 from timbrel.models.base import VoiceModel
 from timbrel.ui.workspace import Workspace
 
@@ -16,13 +17,15 @@ from timbrel.ui.workspace import Workspace
 class UIContext:
     """hubert, rmvpe, contentvec, vocoder: standard weights given when the server started (None:
     the cache of `timbrel download`). They are server settings, not page fields, so the page
-    cannot point the server at any file."""
+    cannot point the server at any file. placement: where conversion and extraction run (a server
+    setting too)."""
 
     workspace: Workspace
     hubert: Path | None = None
     rmvpe: Path | None = None
     contentvec: Path | None = None
     vocoder: Path | None = None
+    placement: Placement = CPU
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _voice_key: tuple | None = field(default=None, repr=False)
     _voice: VoiceModel | None = field(default=None, repr=False)
@@ -39,6 +42,8 @@ class UIContext:
                     rmvpe=self.rmvpe,
                     contentvec=self.contentvec,
                     vocoder=self.vocoder,
+                    device=str(self.placement.device),
+                    precision=self.placement.precision,
                 )
                 self._voice_key = key
             return self._voice

@@ -17,7 +17,7 @@ from timbrel.weights.rift import read_lightning_file
 from timbrel.weights.rvc import read_voice_model
 from timbrel.weights.rvc_index import read_index
 
-MODEL_SUFFIXES = (".pth", ".ckpt")
+MODEL_SUFFIXES = (".pth", ".ckpt", ".zip")  # .zip: Timbrel bundles (.timbrel.zip)
 INDEX_SUFFIXES = (".index",)
 COLUMNS = ("model", "family", "version", "f0", "sample rate", "speakers", "index", "info")
 
@@ -35,7 +35,7 @@ class ModelCard:
 
 
 def read_card(path: Path) -> ModelCard:
-    """An RVC .pth or RIFT .ckpt -> its metadata; an unreadable file raises BadInputError."""
+    """An RVC .pth, RIFT .ckpt or Timbrel bundle -> its metadata; an unreadable file raises BadInputError."""
     stat = path.stat()
     try:
         return _read_card(path, stat.st_mtime_ns, stat.st_size)
@@ -75,6 +75,20 @@ def _read_card(path: Path, mtime_ns: int, size: int) -> ModelCard:
             sample_rate=44100,
             speakers=", ".join(sorted(speakers, key=speakers.get)),
             info=f"step {data.get('global_step', '?')}",
+        )
+    if suffix == ".zip":
+        from timbrel import api
+
+        description = api.describe_model(path)  # verifies every part of the bundle
+        return ModelCard(
+            family=description.family,
+            version=description.version or "",
+            use_f0=description.use_f0,
+            sample_rate=description.sample_rate,
+            speakers=", ".join(description.speakers)
+            if description.family == "rift"
+            else str(len(description.speakers)),
+            info=description.info,
         )
     raise BadInputError(path, f"not a voice model: expected one of {list(MODEL_SUFFIXES)}")
 

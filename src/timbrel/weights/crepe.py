@@ -71,6 +71,9 @@ def load_crepe(model: str = "full", path: str | Path | None = None) -> CrepeNet:
     return net.eval()
 
 
-def crepe_extractor(model: str = "full", path: str | Path | None = None) -> CrepeExtractor:
-    """CREPE ("full" or "tiny") with classic RVC's settings, named "crepe-full" / "crepe-tiny"."""
-    return CrepeExtractor(net=load_crepe(model, path), name=f"crepe-{model}")
+def crepe_extractor(
+    model: str = "full", path: str | Path | None = None, device: str | torch.device = "cpu"
+) -> CrepeExtractor:
+    """CREPE ("full" or "tiny") with classic RVC's settings, named "crepe-full" / "crepe-tiny",
+    its network on ``device``."""
+    return CrepeExtractor(net=load_crepe(model, path).to(device), name=f"crepe-{model}")

@@ -108,7 +108,8 @@ def load_fcpe(path: str | Path | None = None) -> FcpeNet:
     return net.eval()
 
 
-def fcpe_extractor(path: str | Path | None = None) -> FcpeExtractor:
-    """FCPE with RVC's settings (16 kHz, hop 160, local_argmax, threshold 0.006), named "fcpe"."""
-    net = load_fcpe(path)
-    return FcpeExtractor(net=net, mel=FcpeMel(net.config.mel).eval())
+def fcpe_extractor(path: str | Path | None = None, device: str | torch.device = "cpu") -> FcpeExtractor:
+    """FCPE with RVC's settings (16 kHz, hop 160, local_argmax, threshold 0.006), named "fcpe",
+    its network and mel front end on ``device``."""
+    net = load_fcpe(path).to(device)
+    return FcpeExtractor(net=net, mel=FcpeMel(net.config.mel).eval().to(device))

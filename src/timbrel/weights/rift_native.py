@@ -93,6 +93,14 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return document
 
 
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a .safetensors file, with an error naming it when it cannot be read."""
+    try:
+        return load_file(path)
+    except (FileNotFoundError, SafetensorError, OSError) as error:
+        raise BadInputError(path, f"not a readable safetensors file ({error})") from error
+
+
 def load_rift_model(path: str | Path) -> RiftCheckpoint:
     """Read a Timbrel RIFT model (strict), in eval mode."""
     weights, config_path = model_paths(path)
@@ -106,10 +114,7 @@ def load_rift_model(path: str | Path) -> RiftCheckpoint:
         raise BadInputError(
             config_path, f"{len(speakers)} speaker names for a model of {config.num_speakers} speakers"
         )
-    try:
-        state = load_file(weights)
-    except (FileNotFoundError, SafetensorError, OSError) as error:
-        raise BadInputError(weights, f"not a readable safetensors file ({error})") from error
+    state = read_weights(weights)
     model = DiT(config)
     load_dit_strict(model, state, weights)
     model.eval()
@@ -122,10 +127,7 @@ def load_pretrained_native(model: DiT, path: str | Path) -> list[str]:
     own) -> the keys left out. Every other key must fit exactly."""
     weights, _ = model_paths(path)
     read_config(path)
-    try:
-        state = load_file(weights)
-    except (FileNotFoundError, SafetensorError, OSError) as error:
-        raise BadInputError(weights, f"not a readable safetensors file ({error})") from error
+    state = read_weights(weights)
     left_out = []
     rows = state.get(SPEAKER_KEY)
     if rows is None or rows.shape[0] != model.spk_embed.weight.shape[0]:

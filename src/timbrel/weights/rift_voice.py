@@ -15,22 +15,23 @@ from timbrel.models.rift.pipeline import RIFTVoice
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_contentvec
 from timbrel.weights.nsf_hifigan import load_nsf_hifigan
-from timbrel.weights.rift import load_rift_checkpoint
+from timbrel.weights.rift import RiftCheckpoint, load_rift_checkpoint
 from timbrel.weights.rmvpe import load_rmvpe
 
 
 def load_rift_voice(
-    checkpoint: str | Path,
+    checkpoint: str | Path | RiftCheckpoint,
     contentvec_dir: str | Path | None = None,
     rmvpe_path: str | Path | None = None,
     vocoder_dir: str | Path | None = None,
     device: str | torch.device = "cpu",
 ) -> RIFTVoice:
-    """checkpoint: a RIFT-SVC `.ckpt`; contentvec_dir: `pretrained/content-vec-best/`; rmvpe_path:
+    """checkpoint: a RIFT-SVC `.ckpt` (or one already read); contentvec_dir:
+    `pretrained/content-vec-best/`; rmvpe_path:
     `pretrained/rmvpe/model.pt` (or RVC's rmvpe.pt: the same network); vocoder_dir: the NSF-HiFiGAN folder
     (model.ckpt + config.json) or its model.ckpt. A module given as None is taken from Timbrel's weight
     cache (timbrel.weights.cache). Every model is float32 on `device`, in eval mode."""
-    dit = load_rift_checkpoint(checkpoint)
+    dit = checkpoint if isinstance(checkpoint, RiftCheckpoint) else load_rift_checkpoint(checkpoint)
     rmvpe = load_rmvpe(find_weight("rmvpe", rmvpe_path))
     return RIFTVoice(
         dit.model.to(device),

@@ -151,7 +151,7 @@ def write_voice_model(
         expected = Synthesizer(config, with_posterior=False)
     check_state(weights, expected.state_dict(), path)
     data = OrderedDict(
-        weight=weights,
+        weight=OrderedDict((k, weights[k]) for k in expected.state_dict()),  # the reference's order
         config=config.to_exported_list(),
         info=info,
         sr=sample_rate_label or _SAMPLE_RATE_LABELS.get(config.sample_rate, str(config.sample_rate)),

@@ -31,6 +31,19 @@ def read_index(path: str | Path) -> RetrievalIndex:
     return RetrievalIndex(index)
 
 
+def index_from_bytes(data: bytes, where: str | Path) -> RetrievalIndex:
+    """A faiss IVF index from the bytes of an ``.index`` file (e.g. a bundle's part)."""
+    import numpy as np
+
+    faiss = import_faiss()
+    try:
+        index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
+        faiss.extract_index_ivf(index)
+    except RuntimeError as error:
+        raise BadInputError(where, f"not a faiss IVF index: {str(error).strip().splitlines()[0]}") from None
+    return RetrievalIndex(index)
+
+
 def write_index(path: str | Path, index: RetrievalIndex) -> None:
     """Write ``index`` atomically in faiss's format."""
     faiss = import_faiss()

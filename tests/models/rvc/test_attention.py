@@ -37,3 +37,18 @@ def test_unpadded_batch_needs_no_mask():
     x = torch.randn(2, 16, 25)
     full = torch.ones(2, 25, dtype=torch.bool)
     assert torch.equal(attn(x, None), attn(x, full))
+
+
+@pytest.mark.parametrize("length", [1, 2, 11, 12, 40])
+def test_the_exported_form_of_the_band_gives_the_same_numbers(length, monkeypatch):
+    """Graph export takes the pad-and-reshape route (no writes through diagonal views)."""
+    torch.manual_seed(length)
+    attn = RelativeSelfAttention(channels=16, n_heads=2, window_size=10)
+    x = torch.randn(2, 16, length)
+    valid = torch.ones(2, length, dtype=torch.bool)
+    valid[1, length // 2 + 1 :] = False
+    with torch.no_grad():
+        diagonal = attn(x, valid)
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+        reshaped = attn(x, valid)
+    assert torch.equal(diagonal, reshaped)

@@ -17,6 +17,7 @@ from timbrel.features.spectrogram import TrainSpectrogramConfig
 from timbrel.models.rvc.discriminator import DiscriminatorConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.models.rvc.training import RVCOptimConfig, RVCTrainTask
+from timbrel.nn.step_context import StepContext
 from timbrel.weights.rvc import read_training_checkpoint, synthesizer_config_from_state
 
 LOSSES = ("loss_disc", "loss_mel", "loss_kl", "loss_fm", "loss_gen", "loss_gen_all")
@@ -33,7 +34,7 @@ def fixture(fixtures):
     )
 
 
-def _task(fixture) -> RVCTrainTask:
+def _task(fixture, context: StepContext | None = None) -> RVCTrainTask:
     data, summary, d_state = fixture
     state = data["G_initial_state_dict"]
     c = summary["config"]
@@ -63,7 +64,7 @@ def _task(fixture) -> RVCTrainTask:
         c_kl=t["c_kl"],
     )
     discriminator = discriminator_from(DiscriminatorConfig.for_version("v2"), d_state)
-    return RVCTrainTask(generator, discriminator, spectrogram, config=optim)
+    return RVCTrainTask(generator, discriminator, spectrogram, context, config=optim)
 
 
 def _batch(data, case):

@@ -127,10 +127,15 @@ def normalise_frames(frames: Tensor) -> Tensor:
 
 
 def salience(net: CrepeNet, frames: Tensor, batch_frames: int | None = None) -> Tensor:
-    """frames: (t, 1024) raw windows -> salience (t, 360), `batch_frames` windows per forward pass."""
+    """frames: (t, 1024) raw windows -> salience (t, 360) on the CPU, `batch_frames` windows per
+    forward pass on the network's device."""
     step = frames.shape[0] if batch_frames is None else batch_frames
+    device = next(net.parameters()).device
     with torch.inference_mode():
-        parts = [net(normalise_frames(frames[i : i + step])) for i in range(0, frames.shape[0], step)]
+        parts = [
+            net(normalise_frames(frames[i : i + step].to(device))).float().cpu()
+            for i in range(0, frames.shape[0], step)
+        ]
     if not parts:
         return frames.new_zeros((0, N_BINS))
     return torch.cat(parts)

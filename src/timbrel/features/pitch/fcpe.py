@@ -107,7 +107,8 @@ def mel_frames(mel: FcpeMel, samples: Tensor, sample_rate: int) -> Tensor:
     """
     target_frames = samples.shape[-1] // mel.config.hop_length + 1
     if sample_rate != mel.config.sample_rate:
-        samples = torch.from_numpy(resample(samples.numpy(), sample_rate, mel.config.sample_rate))
+        resampled = resample(samples.cpu().numpy(), sample_rate, mel.config.sample_rate)
+        samples = torch.from_numpy(resampled).to(samples.device)
     frames = mel(samples)
     if target_frames > frames.shape[1]:
         frames = torch.cat([frames, frames[:, -1:, :]], dim=1)
@@ -209,10 +210,13 @@ def fcpe_f0(
     threshold: float = 0.006,
 ) -> tuple[Tensor, Tensor]:
     """samples: (b, n) -> (f0_hz (b, t), confidence (b, t)) with t = n // 160 + 1 at 16 kHz; 0 Hz
-    where unvoiced; confidence is the strongest bin's latent."""
+    where unvoiced; confidence is the strongest bin's latent. The networks run on their device;
+    both results come back on the CPU."""
+    device = next(net.parameters()).device
     with torch.inference_mode():
-        latent = net(mel_frames(mel, samples.to(torch.float32), sample_rate))
-    return latent_to_f0(latent, net.cent_table, decoder, threshold), latent.amax(dim=-1)
+        latent = net(mel_frames(mel, samples.to(device=device, dtype=torch.float32), sample_rate)).float()
+    f0_hz = latent_to_f0(latent, net.cent_table, decoder, threshold)
+    return f0_hz.cpu(), latent.amax(dim=-1).cpu()
 
 
 def interpolate_unvoiced(f0_hz: Tensor, unvoiced: Tensor) -> Tensor:

@@ -11,9 +11,8 @@ generator, and the vocoder's harmonic-source draws (random or all zero), so runs
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -24,11 +23,13 @@ from torch.nn.utils.rnn import pad_sequence
 from timbrel.audio.crossfade import crossfade_assemble, fade_samples, fit_length
 from timbrel.audio.sinc_resample import sinc_resample
 from timbrel.audio.slicing import SlicerConfig, slice_spans
+from timbrel.core import device as devices
 from timbrel.core.audio import Audio
 from timbrel.core.errors import ConfigError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.pitch.rift import ROBUST_LEVELS
 from timbrel.features.pitch.rmvpe import RmvpeExtractor
+from timbrel.models.base import MemoryFallback
 from timbrel.models.rift import flow
 from timbrel.models.rift.dit import DiT
 from timbrel.models.rift.guidance import Guidance, GuidedVelocity, SequentialGuidedVelocity
@@ -40,9 +41,7 @@ from timbrel.models.rift.segment_features import (
 )
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan
 
-Precision = Literal["fp32", "bf16", "fp16"]
 SOLVERS: dict[str, flow.Solver] = {"euler": flow.euler, "midpoint": flow.midpoint, "heun": flow.heun}
-_AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ class RIFTConvertOptions:
     cvec_downsample_rate: int = 2
     robust_f0: int = 0
     batch_size: int = 1
-    precision: Precision = "fp32"
+    precision: devices.Precision = "fp32"
     fade_ms: float = 20.0
     target_lufs: float = -18.0
     restore_loudness: bool = True
@@ -88,8 +87,10 @@ class RIFTConvertOptions:
             )
         if self.robust_f0 not in ROBUST_LEVELS:
             raise ConfigError(f"robust_f0 must be one of {list(ROBUST_LEVELS)}, got {self.robust_f0!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
+        if self.precision not in devices.PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(devices.PRECISIONS)}, got {self.precision!r}"
+            )
         if self.solver not in SOLVERS:
             raise ConfigError(f"solver must be one of {sorted(SOLVERS)}, got {self.solver!r}")
         if self.fade_ms < 0:
@@ -222,6 +223,21 @@ class RIFTVoice:
     def speakers(self) -> tuple[str, ...]:
         return tuple(sorted(self.speaker_table, key=self.speaker_table.__getitem__))
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.dit.parameters()).device
+
+    def less_memory(self, options: RIFTConvertOptions) -> MemoryFallback:
+        """Half the batch; at batch 1 nothing smaller exists (slices are whole phrases)."""
+        if options.batch_size == 1:
+            return MemoryFallback(None, "", "--batch-size (it is 1 already: try --precision bf16 or fp16)")
+        smaller = options.batch_size // 2
+        return MemoryFallback(
+            replace(options, batch_size=smaller),
+            f"batch_size {smaller} instead of {options.batch_size}",
+            f"--batch-size (it was {smaller})",
+        )
+
     def speaker_id(self, speaker: str | int) -> int:
         """A speaker name or index -> its index; an unknown one is an error naming the allowed ones."""
         if isinstance(speaker, str) and speaker in self.speaker_table:
@@ -252,6 +268,7 @@ class RIFTVoice:
     ) -> np.ndarray:
         """samples: (n,) float32 mono 44.1 kHz -> (n,) float64 converted."""
         speaker = self.speaker_id(options.speaker)
+        devices.resolve_precision(options.precision, self.device)
         spans = slice_spans(samples, SAMPLE_RATE, options.slicer)
         converted: dict[int, np.ndarray] = {}
         for batch in self.iter_batches([samples[a:b] for a, b in spans], speaker, options, noise):
@@ -276,7 +293,7 @@ class RIFTVoice:
             indices = tuple(usable[i] for i in batch)
             features = tuple(self.segment_features(segments[i], options) for i in indices)
             initial = self._next_noise(features, initial_noise, noise)
-            with self._autocast(options.precision):
+            with devices.autocast(self.device, options.precision):
                 sampled = self.sample(features, speaker, options, initial)
                 vocoded = self.vocode(sampled, noise)
             waves = []
@@ -354,11 +371,3 @@ class RIFTVoice:
         """The shortest slice that gives one mel frame and one content frame."""
         content_16k = self.features.content_model.config.receptive_field
         return max(self.vocoder.config.hop_length, -(-content_16k * SAMPLE_RATE // 16000))
-
-    def _autocast(self, precision: Precision) -> contextlib.AbstractContextManager:
-        """Lower precision for the DiT and the vocoder only (over 95% of the time); the reference also
-        autocasts resampling, mel and the feature networks, which Timbrel keeps in float32."""
-        if precision == "fp32":
-            return contextlib.nullcontext()
-        device = next(self.dit.parameters()).device
-        return torch.autocast(device.type, dtype=_AUTOCAST_DTYPES[precision])

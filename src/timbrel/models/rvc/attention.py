@@ -52,16 +52,25 @@ class RelativeSelfAttention(nn.Module):
         offsets = range(-w, w + 1)
         table_k = self.emb_rel_k[0, self.window_size - w : self.window_size + w + 1]
         rel_k = torch.matmul(q, table_k.transpose(0, 1))  # (b, h, t, 2w + 1): q_i · emb_k[offset]
-        for column, offset in enumerate(offsets):
-            rows = _diagonal_rows(offset, t)
-            scores.diagonal(offset, dim1=-2, dim2=-1).add_(rel_k[..., rows, column])
+        # Graph exporters cannot write through diagonal views; there the band goes through the
+        # pad-and-reshape form (same numbers, O(t²) memory).
+        exporting = torch.onnx.is_in_onnx_export()
+        if exporting:
+            scores = scores + band_to_absolute(rel_k, w)
+        else:
+            for column, offset in enumerate(offsets):
+                rows = _diagonal_rows(offset, t)
+                scores.diagonal(offset, dim1=-2, dim2=-1).add_(rel_k[..., rows, column])
         if key_mask is not None:
             scores.masked_fill_(~key_mask[:, None, None, :], MASKED_SCORE)
         p = torch.softmax(scores, dim=-1)
         out = torch.matmul(p, v)
-        p_band = p.new_zeros(b, self.n_heads, t, 2 * w + 1)
-        for column, offset in enumerate(offsets):
-            p_band[..., _diagonal_rows(offset, t), column] = p.diagonal(offset, dim1=-2, dim2=-1)
+        if exporting:
+            p_band = absolute_to_band(p, w)
+        else:
+            p_band = p.new_zeros(b, self.n_heads, t, 2 * w + 1)
+            for column, offset in enumerate(offsets):
+                p_band[..., _diagonal_rows(offset, t), column] = p.diagonal(offset, dim1=-2, dim2=-1)
         table_v = self.emb_rel_v[0, self.window_size - w : self.window_size + w + 1]
         out = out + torch.matmul(p_band, table_v)
         out = out.transpose(2, 3).reshape(b, channels, t)
@@ -76,3 +85,22 @@ class RelativeSelfAttention(nn.Module):
 def _diagonal_rows(offset: int, t: int) -> slice:
     """The query rows i for which key i + offset exists."""
     return slice(max(0, -offset), t - max(0, offset))
+
+
+def band_to_absolute(band: Tensor, w: int) -> Tensor:
+    """band: (..., t, 2w + 1), column c = key offset c - w -> (..., t, t) with band[i, c] at
+    [i, i + c - w] and zeros off the band. Row i of the zero-padded band, read back with rows one
+    element shorter, lands i columns further right."""
+    *lead, t, width = band.shape
+    padded = torch.nn.functional.pad(band, (0, t))  # rows of t + 2w + 1
+    skewed = padded.flatten(-2)[..., : t * (t + width - 1)].reshape(*lead, t, t + width - 1)
+    return skewed[..., w : w + t]
+
+
+def absolute_to_band(scores: Tensor, w: int) -> Tensor:
+    """scores: (..., t, t) -> (..., t, 2w + 1) with [i, c] = scores[i, i + c - w] (0 off the
+    matrix): the inverse reading of band_to_absolute, rows one element longer."""
+    *lead, t, _ = scores.shape
+    padded = torch.nn.functional.pad(scores, (w, w))  # column j + w holds key j
+    flat = torch.nn.functional.pad(padded.flatten(-2), (0, t))
+    return flat.reshape(*lead, t, t + 2 * w + 1)[..., : 2 * w + 1]

@@ -58,7 +58,7 @@ class SineSource(nn.Module):
         # The phase is accumulated per frame and interpolated so that frame-to-frame f0 changes
         # do not introduce phase jumps; the wrap points of that interpolated phase mark where a
         # whole cycle is removed from the per-sample running sum, keeping it small.
-        phase = torch.cumsum(rad, dim=1) * upp
+        phase = _running_sum(rad) * upp
         phase = F.interpolate(phase[:, None], scale_factor=float(upp), mode="linear", align_corners=True)[
             :, 0
         ]
@@ -66,7 +66,7 @@ class SineSource(nn.Module):
         rad = rad.repeat_interleave(upp, dim=1)
         shift = torch.zeros_like(rad)
         shift[:, 1:] = ((phase[:, 1:] - phase[:, :-1]) < 0) * -1.0
-        sine = torch.sin(torch.cumsum(rad + shift, dim=1) * 2 * math.pi) * self.sine_amp
+        sine = torch.sin(_running_sum(rad + shift) * 2 * math.pi) * self.sine_amp
         uv = (f0_hz > self.voiced_threshold_hz).to(sine.dtype).repeat_interleave(upp, dim=1)
         if noise is None:
             if generator is None:
@@ -74,3 +74,12 @@ class SineSource(nn.Module):
             noise = torch.randn(sine.shape, generator=generator, device=sine.device, dtype=sine.dtype)
         noise_amp = uv * self.noise_std + (1 - uv) * self.sine_amp / 3
         return sine * uv + noise_amp * noise
+
+
+def _running_sum(x: Tensor) -> Tensor:
+    """cumsum over dim 1. torch's CPU kernel adds in float64 whatever the dtype; ONNX's CumSum adds
+    in the tensor's own type, and over a song's samples that drifts by 1e-4 of a cycle, so an
+    exported graph asks for float64."""
+    if torch.onnx.is_in_onnx_export():
+        return torch.cumsum(x.double(), dim=1).to(x.dtype)
+    return torch.cumsum(x, dim=1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -20,12 +20,14 @@ import torch
 from timbrel.audio.filters import RVC_HIGHPASS, highpass_zero_phase
 from timbrel.audio.io import conform
 from timbrel.audio.resample import resample
+from timbrel.core import device as devices
 from timbrel.core.audio import Audio
 from timbrel.core.errors import UnusableAudioError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.features.pitch.base import PitchExtractor
 from timbrel.features.pitch.rvc import rvc_inference_f0
+from timbrel.models.base import MemoryFallback
 from timbrel.models.rvc.f0_stats import F0Stats, auto_key_semitones
 from timbrel.models.rvc.protect import protect_unvoiced
 from timbrel.models.rvc.retrieval import RetrievalIndex, retrieve_and_blend
@@ -36,6 +38,7 @@ SAMPLE_RATE = 16000
 WINDOW = 160  # samples per f0 frame at 16 kHz
 INPUT_PEAK = 0.95
 OUTPUT_PEAK = 0.99
+SMALL_GPU_GB = 4  # RVC's config: GPUs with at most this much memory take the small chunking
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Chunking:
     """The reference's long-audio settings, in seconds (its x_pad, x_query, x_center, x_max).
 
     cpu(): also fp32 GPUs; gpu_fp16(): half-precision GPUs; small_gpu(): GPUs with <= 4 GB.
+    for_device() picks among them as the reference's config does.
     """
 
     pad_s: float = 1.0
@@ -62,6 +66,19 @@ class Chunking:
     def small_gpu(cls) -> Chunking:
         return cls(pad_s=1.0, query_s=5.0, center_s=30.0, max_s=32.0)
 
+    @classmethod
+    def for_device(cls, device: torch.device, half: bool) -> Chunking:
+        """RVC's device_config: half precision on a GPU takes the long chunks, then a GPU whose
+        memory rounds to at most 4 GB (int(GiB + 0.4), as RVC rounds) the short ones."""
+        memory_gb = devices.memory_gb(device)
+        if memory_gb is not None and int(memory_gb + 0.4) <= SMALL_GPU_GB:
+            return cls.small_gpu()
+        return cls.gpu_fp16() if half and device.type != "cpu" else cls.cpu()
+
+    def halved(self) -> Chunking:
+        """Chunks of half the length around the same padding (the out-of-memory retry)."""
+        return Chunking(self.pad_s, self.query_s / 2, self.center_s / 2, self.max_s / 2)
+
 
 @dataclass(frozen=True)
 class RVCConvertOptions:
@@ -75,8 +92,10 @@ class RVCConvertOptions:
     voice's training median (needs the model's f0 statistics). formant_shift_semitones moves the
     spectral envelope and keeps f0, offline, the way the reference's realtime path does
     (return_length2): f0 lowered by the shift, the decoder stretched by 2^(shift/12), its output
-    resampled back. precision "bf16" runs the synthesizer under bfloat16 autocast (faster on
-    CPUs with bf16 arithmetic, slightly different numbers); "fp32" is the reference's.
+    resampled back. precision "bf16" or "fp16" (GPUs) runs the content encoder and the
+    synthesizer under autocast (faster where the hardware has the type, slightly different
+    numbers); "fp32" is the reference's. chunking None: the reference's choice for the model's
+    device and precision (Chunking.for_device).
     """
 
     f0_method: str = "rmvpe"
@@ -89,14 +108,16 @@ class RVCConvertOptions:
     speaker: int = 0
     fill_unvoiced: bool = True
     quiet_point_rule: Literal["current", "classic"] = "current"
-    chunking: Chunking = field(default_factory=Chunking)
+    chunking: Chunking | None = None
     auto_key: bool = False
     formant_shift_semitones: float = 0.0
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: devices.Precision = "fp32"
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in devices.PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(devices.PRECISIONS)}, got {self.precision!r}"
+            )
         for name in ("index_rate", "protect", "rms_mix_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -165,6 +186,27 @@ class RVCVoice:
     def speakers(self) -> tuple[str, ...]:
         return tuple(str(i) for i in range(self.synthesizer.config.n_speakers))
 
+    @property
+    def device(self) -> torch.device:
+        # the content model's: the synthesizer may be a graph outside torch (the ONNX engine)
+        return next(self.content_model.parameters()).device
+
+    def chunking(self, options: RVCConvertOptions) -> Chunking:
+        """The chunking a conversion with these options uses on this model's device."""
+        if options.chunking is not None:
+            return options.chunking
+        return Chunking.for_device(self.device, options.precision != "fp32")
+
+    def less_memory(self, options: RVCConvertOptions) -> MemoryFallback:
+        chunking = self.chunking(options)
+        smaller = chunking.halved()
+        return MemoryFallback(
+            replace(options, chunking=smaller),
+            f"chunks of {smaller.center_s:g} s instead of {chunking.center_s:g} s",
+            f"the chunk length (--set chunking.center_s=... with chunking.max_s a little above it "
+            f"and chunking.query_s below it; it was {smaller.center_s:g} s)",
+        )
+
     def convert(self, audio: Audio, options: RVCConvertOptions = RVCConvertOptions()) -> Audio:
         """audio: any rate and channels -> mono at the options' output rate (int16 values as float)."""
         samples = conform(audio, SAMPLE_RATE).mono
@@ -192,7 +234,8 @@ class RVCVoice:
         if peak > 1:
             audio = audio / peak
         audio = highpass_zero_phase(audio, SAMPLE_RATE)
-        chunking = options.chunking
+        devices.resolve_precision(options.precision, self.device)
+        chunking = self.chunking(options)
         t_pad = int(SAMPLE_RATE * chunking.pad_s)
         t_pad_target = int(self.sample_rate * chunking.pad_s)
         cuts = [t // WINDOW * WINDOW for t in quiet_cut_points(audio, chunking, options.quiet_point_rule)]
@@ -252,8 +295,10 @@ class RVCVoice:
         self, chunk: np.ndarray, pitch: tuple[np.ndarray, np.ndarray] | None, options: RVCConvertOptions
     ) -> np.ndarray:
         """chunk: (n,) padded 16 kHz samples; pitch: (coarse, f0_hz) per 10 ms frame -> (m,) float32."""
-        samples = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None]
-        content = rvc_content(self.content_model, samples, self.synthesizer.config.version)
+        device = self.device
+        samples = torch.from_numpy(np.ascontiguousarray(chunk, dtype=np.float32))[None].to(device)
+        with devices.autocast(device, options.precision):
+            content = rvc_content(self.content_model, samples, self.synthesizer.config.version).float()
         protect = pitch is not None and options.protect < 0.5
         unretrieved = content if protect else None
         if self.index is not None:
@@ -263,21 +308,21 @@ class RVCVoice:
         content = content[:, :n_frames]
         coarse = f0_hz = None
         if pitch is not None:
-            coarse = torch.from_numpy(pitch[0][:n_frames]).long()[None]
-            f0_hz = torch.from_numpy(pitch[1][:n_frames]).float()[None]
+            coarse = torch.from_numpy(pitch[0][:n_frames]).long()[None].to(device)
+            f0_hz = torch.from_numpy(pitch[1][:n_frames]).float()[None].to(device)
         if protect:
             unretrieved = repeat_to_synth_rate(unretrieved)[:, :n_frames]
             content = protect_unvoiced(content, unretrieved, f0_hz, options.protect)
-        lengths = torch.tensor([n_frames])
-        speaker = torch.tensor([options.speaker])
+        lengths = torch.tensor([n_frames], device=device)
+        speaker = torch.tensor([options.speaker], device=device)
         stretched = None
         if options.formant_shift_semitones:
             stretched = math.ceil(n_frames * 2 ** (options.formant_shift_semitones / 12))
             if f0_hz is not None:
                 f0_hz = f0_hz * (stretched / n_frames)  # the stretch lowers the source by this
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=options.precision == "bf16"):
+        with devices.autocast(device, options.precision):
             trace = self.synthesizer.infer(content, lengths, coarse, f0_hz, speaker, return_length2=stretched)
-        audio = trace.audio[0, 0].float().numpy()
+        audio = trace.audio[0, 0].float().cpu().numpy()
         if stretched is not None:
             audio = self._unstretch(audio, options.formant_shift_semitones, n_frames)
         return audio

@@ -114,7 +114,9 @@ class TextEncoder(nn.Module):
         t = x.shape[-1]
         valid = sequence_mask(lengths, t)
         x_mask = valid[:, None, :].to(x.dtype)
-        key_mask = None if bool((lengths >= t).all()) else valid
+        # An exported graph cannot branch on the lengths, so it always masks (a no-op when unpadded).
+        unpadded = not torch.onnx.is_in_onnx_export() and bool((lengths >= t).all())
+        key_mask = None if unpadded else valid
         x = self.encoder(x * x_mask, x_mask, key_mask)
         if skip_head:
             x = x[:, :, skip_head:]

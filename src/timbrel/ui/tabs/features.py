@@ -61,7 +61,9 @@ def build(context: UIContext) -> OnShow:
         config = from_dict(
             RVCExtractConfig, form_values(rvc_fields, shown, workspace.path), where="RVC extraction"
         )
-        outcomes = api.extract_rvc(folder, config, hubert=context.hubert, rmvpe=context.rmvpe)
+        outcomes = api.extract_rvc(
+            folder, config, hubert=context.hubert, rmvpe=context.rmvpe, device=str(context.placement.device)
+        )
         return outcome_summary(outcomes, "extracted", f"`{workspace.relative(folder)}`")
 
     @readable_errors
@@ -72,7 +74,13 @@ def build(context: UIContext) -> OnShow:
         config = from_dict(
             RIFTExtractConfig, form_values(rift_fields, shown, workspace.path), where="RIFT extraction"
         )
-        outcomes = api.extract_rift(folder, config, contentvec=context.contentvec, rmvpe=context.rmvpe)
+        outcomes = api.extract_rift(
+            folder,
+            config,
+            contentvec=context.contentvec,
+            rmvpe=context.rmvpe,
+            device=str(context.placement.device),
+        )
         return outcome_summary(outcomes, "extracted", f"`{workspace.relative(folder)}`")
 
     rvc_go.click(extract_rvc, inputs=[experiment, *rvc_components], outputs=rvc_result)

@@ -26,7 +26,9 @@ def build(context: UIContext) -> OnShow:
     gr.Markdown("### Import a voice model")
     with gr.Row():
         model_file = gr.File(
-            file_types=[".pth", ".ckpt"], label="RVC .pth or RIFT .ckpt", elem_id="models-import-model"
+            file_types=[".pth", ".ckpt", ".zip"],
+            label="RVC .pth, RIFT .ckpt or Timbrel bundle (.timbrel.zip)",
+            elem_id="models-import-model",
         )
         index_file = gr.File(
             file_types=[".index"], label="RVC .index (optional)", elem_id="models-import-index"
