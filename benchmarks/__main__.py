@@ -26,6 +26,7 @@ GROUPS = (
     "rift",
     "rvc_train",
     "rift_train",
+    "reliability",
 )
 DEVICE_GROUPS = ("devices",)  # run on --device; only when named
 

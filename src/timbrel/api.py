@@ -15,6 +15,7 @@ from timbrel.core import device as devices
 from timbrel.core.audio import Audio
 from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError, ConfigError
+from timbrel.core.files import remove_stale_temporaries, visible_files
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
 from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
@@ -62,12 +63,14 @@ def check(
     workers: int | None = None,
     report_path: str | Path | None = None,
     show_progress: bool = False,
+    report_root: str | Path | None = None,
 ) -> DatasetCheck:
-    """Check recordings (files or folders of them); optionally write the JSON report."""
+    """Check recordings (files or folders of them); optionally write the JSON report, with paths
+    relative to ``report_root`` when given."""
     files = find_audio(paths)
     report = check_files(files, config, workers or default_workers(), show_progress=show_progress)
     if report_path is not None:
-        write_report(report, report_path)
+        write_report(report, report_path, report_root)
     return report
 
 
@@ -81,11 +84,18 @@ def prepare_rvc(
     """RVC-style preparation into ``experiment_dir`` (0_gt_wavs, 1_16k_wavs), resumable.
     A check of the written pieces goes to ``experiment_dir/dataset_check.json``."""
     experiment_dir = Path(experiment_dir)
+    remove_stale_temporaries(experiment_dir)
     report = prepare_rvc_folder(
         Path(input_dir), experiment_dir, config, workers or default_workers(), show_progress
     )
-    written = sorted((experiment_dir / "0_gt_wavs").glob("*.wav"))
-    check(written, CheckConfig(min_duration_s=0.0), workers, experiment_dir / "dataset_check.json")
+    written = visible_files(experiment_dir / "0_gt_wavs", "*.wav")
+    check(
+        written,
+        CheckConfig(min_duration_s=0.0),
+        workers,
+        experiment_dir / "dataset_check.json",
+        report_root=experiment_dir,
+    )
     return report
 
 
@@ -100,10 +110,12 @@ def prepare_rift(
     """RIFT-style preparation into ``data_dir/<speaker>/*.wav`` plus ``meta_info.json``, resumable.
     A check of the written files goes to ``data_dir/dataset_check.json``."""
     data_dir = Path(data_dir)
+    remove_stale_temporaries(data_dir)
     report = prepare_rift_folder(
         Path(input_dir), data_dir, config, split, workers or default_workers(), show_progress
     )
-    check(sorted(data_dir.glob("*/*.wav")), CheckConfig(), workers, data_dir / "dataset_check.json")
+    written = visible_files(data_dir, "*/*.wav")
+    check(written, CheckConfig(), workers, data_dir / "dataset_check.json", report_root=data_dir)
     return report
 
 
@@ -265,7 +277,7 @@ def extract_rvc(
     placement = devices.resolve(device, "fp32", say=say)
     experiment_dir = Path(experiment_dir)
     content_model = load_hubert(find_weight("hubert", hubert)).to(placement.device)
-    total = len(list((experiment_dir / "1_16k_wavs").glob("*.wav")))
+    total = len(visible_files(experiment_dir / "1_16k_wavs", "*.wav"))
     with progress_bar("extracting (rvc)", total, show_progress) as advance:
         return extract_rvc_features(
             experiment_dir, content_model, PitchModels(rmvpe, placement.device), config, advance
@@ -295,7 +307,7 @@ def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int |
     written as ``added_IVF<n>_Flat_nprobe_1_<experiment>_<version>.index`` in the experiment folder."""
     experiment_dir = Path(experiment_dir)
     folder = experiment_dir / ("3_feature256" if version == "v1" else "3_feature768")
-    files = sorted(folder.glob("*.npy"))
+    files = visible_files(folder, "*.npy")
     if not files:
         raise BadInputError(folder, "no content features: run `timbrel extract rvc` first")
     features = np.concatenate([np.load(path) for path in files])

@@ -238,3 +238,103 @@ def test_unreadable_file_reason(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == path else real_access(p, mode))
     outcome = api.check([path]).files[0]
     assert outcome.errors == ("permission denied: the file is not readable",)
+
+
+def write_odd_entries(folder: Path, good: Audio) -> dict[str, str | None]:
+    """Entries that are not plain files, and two recordings with one stem -> {name: reason or None}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    io.save(folder / "x.wav", good, subtype="PCM_16")
+    io.save(folder / "x.flac", Audio(good.samples * 0.5, good.sample_rate), subtype="PCM_16")
+    (folder / "y.wav").mkdir()
+    (folder / "link.wav").symlink_to(folder / "x.wav")
+    (folder / "loop.wav").symlink_to(folder / "loop.wav")
+    os.mkfifo(folder / "pipe.wav")
+    return {
+        "x.wav": None,
+        "x.flac": None,
+        "link.wav": None,
+        "y.wav": "is a folder",
+        "loop.wav": "symbolic link loop",
+        "pipe.wav": "named pipe",
+    }
+
+
+def assert_each_entry_reported(outcomes, expected: dict[str, str | None]) -> None:
+    by_name = {Path(o.item).name: o for o in outcomes}
+    assert sorted(by_name) == sorted(expected) and len(outcomes) == len(expected)
+    for name, reason in expected.items():
+        outcome = by_name[name]
+        if reason is None:
+            assert outcome.status == "done" and outcome.outputs, (name, outcome.reason)
+        else:
+            assert outcome.status == "failed" and reason in outcome.reason and name in outcome.reason, name
+
+
+def test_rift_prepare_keeps_recordings_that_share_a_stem_and_reports_every_entry(tmp_path):
+    voice = sing_recording(SINGERS[0], 2.0, 32000, seed=4)
+    source = tmp_path / "singers"
+    expected = write_odd_entries(source / "alto", voice)
+    (source / "alto" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    expected[".DS_Store"] = "hidden"
+    io.save(source / "stray.wav", voice)
+    expected["stray.wav"] = "not in a speaker folder"
+    data = tmp_path / "data"
+    report = api.prepare_rift(source, data, RIFTPrepareConfig(), SplitConfig(num_test=1), workers=1)
+    assert_each_entry_reported(report.outcomes, expected)
+    written = {Path(o.item).name: o.outputs[0] for o in report.outcomes if o.status == "done"}
+    assert len(set(written.values())) == len(written)  # nothing overwrote anything
+    assert (written["x.wav"], written["x.flac"]) == ("alto/x_wav.wav", "alto/x_flac.wav")
+    levels = [np.abs(soundfile.read(str(data / written[n]))[0]).max() for n in ("x.wav", "x.flac")]
+    assert levels[0] == pytest.approx(levels[1], rel=1e-3)  # both normalised, both kept
+    meta = json.loads((data / "meta_info.json").read_text())
+    assert len(meta["train_audios"]) + len(meta["test_audios"]) == len(written)
+
+
+def test_rvc_prepare_reports_every_entry(tmp_path):
+    voice = sing_recording(SINGERS[0], 4.0, 32000, seed=4)
+    expected = write_odd_entries(tmp_path / "songs", voice)
+    report = api.prepare_rvc(tmp_path / "songs", tmp_path / "exp", RVC_CONFIG, workers=1)
+    assert_each_entry_reported(report.outcomes, expected)
+
+
+def test_leftover_temporaries_are_cleared_and_never_listed(tmp_path):
+    voice = sing_recording(SINGERS[0], 7.0, 32000, seed=5)
+    io.save(tmp_path / "songs" / "a.wav", voice)
+    experiment = tmp_path / "exp"
+    api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+    pieces = len(list((experiment / "0_gt_wavs").iterdir()))
+    # what a SIGKILL in the middle of atomic writes leaves
+    stale = [
+        experiment / "0_gt_wavs" / ".0_9.k1llme00.tmp.wav",
+        experiment / "1_16k_wavs" / ".0_9.k1llme00.tmp.wav",
+    ]
+    for path in stale:
+        path.write_bytes(b"RIFF")
+    api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+    assert not any(p.exists() for p in stale)
+    check = json.loads((experiment / "dataset_check.json").read_text())
+    assert check["summary"]["files"] == pieces
+    # a leftover that appears after preparation is still never listed as a piece
+    stale[0].write_bytes(b"RIFF")
+    again = api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+    assert {o.status for o in again.outcomes} == {"skipped"}
+    assert not stale[0].exists()
+
+
+def test_same_inputs_give_the_same_bytes_wherever_the_experiment_lies(tmp_path):
+    voice = sing_recording(SINGERS[0], 7.0, 32000, seed=6)
+    io.save(tmp_path / "songs" / "a.wav", voice)
+    digests = []
+    for name in ("one", "elsewhere/two"):
+        experiment = tmp_path / name
+        api.prepare_rvc(tmp_path / "songs", experiment, RVC_CONFIG, workers=1)
+        digests.append(
+            {
+                str(p.relative_to(experiment)): p.read_bytes()
+                for p in experiment.rglob("*")
+                if p.is_file() and ".timbrel" not in p.parts
+            }
+        )
+    assert digests[0] == digests[1]
+    check = json.loads(digests[0]["dataset_check.json"])
+    assert [f["path"] for f in check["files"]] == sorted(k for k in digests[0] if k.startswith("0_gt_wavs"))

@@ -13,15 +13,30 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import timbrel
+from timbrel.core.errors import TimbrelError, printable
 
 if TYPE_CHECKING:
     from timbrel.dataset.check import DatasetCheck
     from timbrel.dataset.prepare import PrepareReport
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """Any error Timbrel raises on purpose (a bad file, a bad setting) ends the command with its one
+    line on stderr and exit status 2, whichever command it came from, never with a traceback."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except TimbrelError as error:
+            Console(stderr=True).print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+            raise SystemExit(2) from None
+
+
+app = _App(
     name="timbrel",
     help="Singing voice conversion: prepare data, extract features, train and convert with RVC or RIFT.",
     no_args_is_help=True,
@@ -78,9 +93,15 @@ def _check_table(report: DatasetCheck, title: str) -> Table:
     for column in ("file", "s", "Hz", "ch", "peak dBFS", "clip", "silence", "status"):
         table.add_column(column, overflow="fold")
     for f in report.files:
-        status = "[red]" + "; ".join(f.errors) if f.errors else ("[yellow]" + "; ".join(f.warnings) or "")
+        status = (
+            "[red]" + escape("; ".join(f.errors))
+            if f.errors
+            else "[yellow]" + escape("; ".join(f.warnings))
+            if f.warnings
+            else ""
+        )
         table.add_row(
-            f.path,
+            escape(printable(f.path)),
             f"{f.duration_s:.2f}",
             str(f.sample_rate or ""),
             str(f.num_channels or ""),
@@ -100,7 +121,7 @@ def _check_table(report: DatasetCheck, title: str) -> Table:
 def _report_outcomes(outcomes, done_word: str) -> None:
     for outcome in outcomes:
         if outcome.status == "failed":
-            console.print(f"[red]failed[/red] {outcome.reason}", soft_wrap=True)
+            console.print(f"[red]failed[/red] {escape(outcome.reason)}", soft_wrap=True)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("done", "skipped", "failed")}
     console.print(
         f"{counts['done']} {done_word}, {counts['skipped']} already done, {counts['failed']} failed"
@@ -115,7 +136,7 @@ def _finish_prepare(report: PrepareReport, check_path: Path) -> None:
     write_report(report.check_before, check_path)
     console.print(_check_table(report.check_before, "Input check"))
     for outcome in report.failed:
-        console.print(f"[red]skipped[/red] {outcome.reason}", soft_wrap=True)
+        console.print(f"[red]skipped[/red] {escape(outcome.reason)}", soft_wrap=True)
     counts = {
         status: sum(o.status == status for o in report.outcomes) for status in ("done", "skipped", "failed")
     }
@@ -296,7 +317,7 @@ def evaluate(
         table.add_row(METRIC_LABELS.get(name, name), f"{value:.4g}")
     console.print(table)
     for name, reason in result.skipped:
-        console.print(f"[yellow]skipped[/yellow] {name}: {reason}", soft_wrap=True)
+        console.print(f"[yellow]skipped[/yellow] {escape(printable(name))}: {escape(reason)}", soft_wrap=True)
     if report is not None:
         console.print(f"report: {report / 'report.html'}", soft_wrap=True)
 
@@ -425,7 +446,8 @@ def convert(
     )
     for outcome in outcomes:
         if outcome.status != "failed":
-            console.print(f"{outcome.status}: {outcome.item} -> {outcome.outputs[0]}", soft_wrap=True)
+            source, target = (escape(printable(p)) for p in (outcome.item, outcome.outputs[0]))
+            console.print(f"{outcome.status}: {source} -> {target}", soft_wrap=True)
     _report_outcomes(outcomes, "converted")
 
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def printable(path: str | Path) -> str:
+    """``path`` on one line: control characters in a name (a newline) shown as escapes."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(path))
+
+
 class TimbrelError(Exception):
     """Base class of every error Timbrel raises on purpose."""
 
@@ -15,11 +20,16 @@ class BadInputError(TimbrelError):
     def __init__(self, path: str | Path, reason: str):
         self.path = Path(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{printable(self.path)}: {reason}")
 
 
 class ConfigError(TimbrelError):
     """A configuration value that is missing, of the wrong type or out of range."""
+
+
+class UnusableAudioError(TimbrelError):
+    """Audio that decodes but that a stage cannot work with (too short, say); the caller that
+    knows which file it came from names it."""
 
 
 class DeviceMemoryError(TimbrelError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,43 @@ def sha256_of(path: str | Path) -> str:
         while block := stream.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+# atomic_path's temporaries: "." + the target's stem + "." + mkstemp's 8 random characters +
+# ".tmp" + the target's suffix. A killed process leaves them behind.
+_TEMPORARY = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp(\.[^.]+)?")
+
+
+def is_temporary(path: str | Path) -> bool:
+    """Whether ``path`` is named as atomic_path names its temporary files."""
+    return _TEMPORARY.fullmatch(Path(path).name) is not None
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete the temporaries a killed run left anywhere under ``folder`` -> the paths removed.
+    Call it as a stage starts, before it writes: a stage owns its output folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = sorted(p for p in folder.rglob(".*.tmp*") if is_temporary(p) and p.is_file())
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def visible_files(folder: str | Path, pattern: str = "*", links_and_pipes: bool = False) -> list[Path]:
+    """The files under ``folder`` matching the glob ``pattern``, sorted, leaving out every hidden
+    file or folder (pathlib's glob matches them: temporaries, ledgers). ``links_and_pipes``: list
+    every entry but folders, whatever it leads to, for a reader that reports the unreadable ones."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.glob(pattern)
+        if not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and (not p.is_dir() if links_and_pipes else p.is_file())
+    )
 
 
 def refuse_overwrite(output: str | Path, inputs: list[Path]) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -124,7 +125,12 @@ def check_audio(path: str | Path, audio: Audio, config: CheckConfig = CheckConfi
     )
 
 
-def write_report(report: DatasetCheck, path: str | Path) -> None:
+def write_report(report: DatasetCheck, path: str | Path, root: str | Path | None = None) -> None:
+    """The report as JSON; with ``root``, each file's path relative to it, so that the same
+    dataset gives the same bytes wherever it lies."""
+    if root is not None:
+        files = tuple(replace(f, path=os.path.relpath(f.path, root)) for f in report.files)
+        report = DatasetCheck(files)
     write_text_atomic(path, json.dumps(report.to_json(), indent=2, ensure_ascii=False))
 
 

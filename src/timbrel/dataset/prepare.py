@@ -121,9 +121,13 @@ def prepare_rvc_folder(
 
 
 def _prepare_rift_recording(
-    job: tuple[Path, Path], data_dir: Path, config: rift.RIFTPrepareConfig
+    job: tuple[Path, Path | str], data_dir: Path, config: rift.RIFTPrepareConfig
 ) -> Outcome:
     source, relative = job
+    if isinstance(relative, str):
+        if relative == _OUTSIDE_SPEAKER:
+            io.check_readable(source)  # a broken link or a loop says so rather than where it lies
+        raise BadInputError(source, relative)
     ledger = Ledger(data_dir / LEDGER_FOLDER, to_dict(config))
     key = f"rift/{relative}"
     target = data_dir / relative
@@ -140,15 +144,53 @@ def _prepare_rift_recording(
     return outcome
 
 
-def list_speaker_recordings(input_dir: Path) -> list[tuple[Path, Path]]:
-    """``input_dir/<speaker>/<file>`` for every decodable-looking file -> (source, speaker/stem.wav)."""
+_HIDDEN = "hidden (its name starts with a dot): left out"
+_OUTSIDE_SPEAKER = "not in a speaker folder (RIFT takes <folder>/<speaker>/<recording>): left out"
+
+
+def list_speaker_recordings(input_dir: Path) -> list[tuple[Path, Path | str]]:
+    """Every entry of ``input_dir/<speaker>/`` -> (source, speaker/<name>.wav), and every entry
+    that cannot be prepared (beside the speaker folders, hidden) -> (source, why it is left out),
+    so that each ends prepared or reported.
+
+    Recordings that would share an output name (``x.wav`` and ``x.flac``) each keep their
+    extension in it instead (``x_wav.wav``, ``x_flac.wav``), so that neither overwrites the other.
+    """
     input_dir = Path(input_dir)
     if not input_dir.is_dir():
         raise BadInputError(input_dir, "not a folder")
-    jobs = []
-    for speaker in sorted(p for p in input_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for source in sorted(p for p in speaker.iterdir() if p.is_file() and not p.name.startswith(".")):
-            jobs.append((source, Path(speaker.name) / f"{source.stem}.wav"))
+    jobs: list[tuple[Path, Path | str]] = []
+    for entry in sorted(input_dir.iterdir()):
+        if entry.name.startswith("."):
+            jobs.append((entry, _HIDDEN))
+            continue
+        if not entry.is_dir():
+            jobs.append((entry, _OUTSIDE_SPEAKER))
+            continue
+        try:
+            listing = sorted(entry.iterdir())
+        except OSError as error:
+            jobs.append((entry, f"cannot list the speaker folder: {error.strerror}"))
+            continue
+        sources = []
+        for source in listing:
+            if source.name.startswith("."):
+                jobs.append((source, _HIDDEN))
+            else:
+                sources.append(source)
+        stems = [source.stem if source.suffix else source.name for source in sources]
+        shared = {stem for stem in stems if stems.count(stem) > 1}
+        taken = set(stems) - shared
+        for source, stem in zip(sources, stems, strict=True):
+            if stem in shared:
+                stem = candidate = f"{stem}_{source.suffix[1:]}" if source.suffix else f"{stem}_"
+                number = 1
+                while candidate in taken:
+                    number += 1
+                    candidate = f"{stem}_{number}"
+                stem = candidate
+                taken.add(stem)
+            jobs.append((source, Path(entry.name) / f"{stem}.wav"))
     return jobs
 
 

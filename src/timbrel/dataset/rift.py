@@ -24,7 +24,7 @@ from timbrel.audio.loudness import normalize_loudness
 from timbrel.audio.resample import resample
 from timbrel.core.audio import Audio
 from timbrel.core.errors import ConfigError
-from timbrel.core.files import write_text_atomic
+from timbrel.core.files import visible_files, write_text_atomic
 
 META_INFO_FILE = "meta_info.json"
 
@@ -104,11 +104,9 @@ def discover_speakers(data_dir: str | Path) -> dict[str, list[str]]:
         raise ConfigError(f"data directory {root} does not exist or is not a folder")
     speakers = {}
     for entry in root.iterdir():
-        if not entry.is_dir():
+        if not entry.is_dir() or entry.name.startswith("."):
             continue
-        stems = sorted(
-            f.name[: -len(".wav")] for f in entry.iterdir() if f.name.endswith(".wav") and f.is_file()
-        )
+        stems = [f.name[: -len(".wav")] for f in visible_files(entry, "*.wav")]
         if stems:
             speakers[entry.name] = stems
     return speakers

@@ -25,7 +25,7 @@ import torch
 from timbrel.audio import io
 from timbrel.audio.resample import resample
 from timbrel.core.audio import Audio
-from timbrel.core.errors import BadInputError, ConfigError
+from timbrel.core.errors import BadInputError, ConfigError, TimbrelError
 from timbrel.eval import dnsmos as dnsmos_metric
 from timbrel.eval import mcd as mcd_metric
 from timbrel.eval import speaker as speaker_metric
@@ -235,42 +235,48 @@ def evaluate_folder(
         except BadInputError as error:
             skipped.append((str(error.path), error.reason))
             continue
-        reference_path = source_path if config.source_is_reference else references_by_name.get(name)
-        values: dict[str, Any] = {}
-        if "f0" in groups:
-            start = time.perf_counter()
-            source_track = pitch_extractor.extract(_at(source, pitch_extractor.sample_rate))
-            converted_track = pitch_extractor.extract(_at(converted, pitch_extractor.sample_rate))
-            values["f0"] = f0_metrics(source_track.f0_hz, converted_track.f0_hz, config.key_shift_semitones)
-            shifted = np.where(
-                source_track.f0_hz > 0, source_track.f0_hz * 2 ** (config.key_shift_semitones / 12), 0.0
-            )
-            values["f0_curves"] = F0Curves(shifted, converted_track.f0_hz, source_track.frame_rate_hz)
-            timer.add("f0", start)
-        if target_embedding is not None:
-            start = time.perf_counter()
-            embedding = speaker_encoder.embed(_at(converted, speaker_encoder.sample_rate))
-            values["speaker_similarity"] = speaker_metric.cosine_similarity(embedding, target_embedding)
-            timer.add("speaker", start)
-        if "dnsmos" in groups:
-            start = time.perf_counter()
-            values["dnsmos"] = dnsmos_metric.dnsmos(
-                _at(converted, dnsmos_metric.SAMPLE_RATE), dnsmos_session, config.dnsmos_personalized
-            )
-            timer.add("dnsmos", start)
-        if "mcd" in groups and reference_path is not None:
-            start = time.perf_counter()
-            reference = source if config.source_is_reference else io.load(reference_path)
-            values["mcd_db"] = mcd_metric.mel_cepstral_distortion(
-                _at(converted, mcd_metric.SAMPLE_RATE), _at(reference, mcd_metric.SAMPLE_RATE)
-            )
-            timer.add("mcd", start)
-        if "loudness" in groups:
-            start = time.perf_counter()
-            values["loudness_difference_lu"] = loudness_difference_lu(
-                converted.mono, converted.sample_rate, source.mono, source.sample_rate
-            )
-            timer.add("loudness", start)
+        try:
+            reference_path = source_path if config.source_is_reference else references_by_name.get(name)
+            values: dict[str, Any] = {}
+            if "f0" in groups:
+                start = time.perf_counter()
+                source_track = pitch_extractor.extract(_at(source, pitch_extractor.sample_rate))
+                converted_track = pitch_extractor.extract(_at(converted, pitch_extractor.sample_rate))
+                values["f0"] = f0_metrics(
+                    source_track.f0_hz, converted_track.f0_hz, config.key_shift_semitones
+                )
+                shifted = np.where(
+                    source_track.f0_hz > 0, source_track.f0_hz * 2 ** (config.key_shift_semitones / 12), 0.0
+                )
+                values["f0_curves"] = F0Curves(shifted, converted_track.f0_hz, source_track.frame_rate_hz)
+                timer.add("f0", start)
+            if target_embedding is not None:
+                start = time.perf_counter()
+                embedding = speaker_encoder.embed(_at(converted, speaker_encoder.sample_rate))
+                values["speaker_similarity"] = speaker_metric.cosine_similarity(embedding, target_embedding)
+                timer.add("speaker", start)
+            if "dnsmos" in groups:
+                start = time.perf_counter()
+                values["dnsmos"] = dnsmos_metric.dnsmos(
+                    _at(converted, dnsmos_metric.SAMPLE_RATE), dnsmos_session, config.dnsmos_personalized
+                )
+                timer.add("dnsmos", start)
+            if "mcd" in groups and reference_path is not None:
+                start = time.perf_counter()
+                reference = source if config.source_is_reference else io.load(reference_path)
+                values["mcd_db"] = mcd_metric.mel_cepstral_distortion(
+                    _at(converted, mcd_metric.SAMPLE_RATE), _at(reference, mcd_metric.SAMPLE_RATE)
+                )
+                timer.add("mcd", start)
+            if "loudness" in groups:
+                start = time.perf_counter()
+                values["loudness_difference_lu"] = loudness_difference_lu(
+                    converted.mono, converted.sample_rate, source.mono, source.sample_rate
+                )
+                timer.add("loudness", start)
+        except TimbrelError as error:  # one file the metrics cannot take must not end the evaluation
+            skipped.append((str(converted_path), getattr(error, "reason", str(error))))
+            continue
         results.append(
             FileResult(
                 name=name,

@@ -39,7 +39,7 @@ from timbrel.audio import io
 from timbrel.audio.sinc_resample import sinc_resample
 from timbrel.core import device as devices
 from timbrel.core.errors import BadInputError, ConfigError, TimbrelError
-from timbrel.core.files import write_bytes_atomic
+from timbrel.core.files import remove_stale_temporaries, visible_files, write_bytes_atomic
 from timbrel.dataset.jobs import Ledger, Outcome
 from timbrel.features.content.contentvec import HALF_FRAME_SAMPLES, interleave_passes, shift_left
 from timbrel.features.content.hubert import HubertModel
@@ -105,17 +105,12 @@ def feature_paths(wav: Path) -> dict[str, Path]:
 
 
 def list_utterances(data_dir: str | Path) -> list[Path]:
-    """Every `<data_dir>/<speaker>/*.wav`, sorted (hidden folders and files left out)."""
+    """Every `<data_dir>/<speaker>/*.wav`, sorted (hidden folders and files left out); links and
+    pipes too, so that extraction reports them."""
     root = Path(data_dir)
     if not root.is_dir():
         raise BadInputError(root, "not a folder")
-    return sorted(
-        wav
-        for speaker in root.iterdir()
-        if speaker.is_dir() and not speaker.name.startswith(".")
-        for wav in speaker.glob("*.wav")
-        if wav.is_file() and not wav.name.startswith(".")
-    )
+    return visible_files(root, "*/*.wav", links_and_pipes=True)
 
 
 def min_samples(models: RIFTFeatureModels) -> int:
@@ -245,6 +240,7 @@ def extract_rift_features(
         _require(models.rmvpe, "f0", "rmvpe")
     if "cvec" in config.features:
         _require(models.content_model, "cvec", "content_model")
+    remove_stale_temporaries(root)
     wavs = list_utterances(root)
     settings = {
         "format_version": FORMAT_VERSION,

@@ -27,7 +27,7 @@ from timbrel.audio import io
 from timbrel.core import device as devices
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, TimbrelError
-from timbrel.core.files import atomic_path
+from timbrel.core.files import atomic_path, remove_stale_temporaries, visible_files
 from timbrel.dataset.jobs import Ledger, Outcome
 from timbrel.dataset.rvc import WAVS_16K_DIR
 from timbrel.features.content.hubert import HubertModel
@@ -79,12 +79,16 @@ def extract_rvc_features(
     """Extract every ``1_16k_wavs/*.wav`` not already done with these settings -> one outcome each.
     ``progress`` is called with the number of files finished after each batch."""
     root = Path(experiment_dir)
-    wavs = sorted(p for p in (root / WAVS_16K_DIR).glob("*.wav") if "spec" not in p.name)
+    remove_stale_temporaries(root)
+    wavs = [
+        p for p in visible_files(root / WAVS_16K_DIR, "*.wav", links_and_pipes=True) if "spec" not in p.name
+    ]
     if not wavs:
         raise BadInputError(root / WAVS_16K_DIR, "no prepared 16 kHz pieces: run `timbrel prepare rvc` first")
     ledger = Ledger(root / LEDGER_FOLDER, to_dict(config))
     outcomes: dict[Path, Outcome] = {}
     pending: dict[int, list[tuple[Path, np.ndarray]]] = defaultdict(list)
+    shortest = content_model.config.receptive_field
     for path in wavs:
         if ledger.lookup(path.name, path) is not None and all(
             (root / o).exists() for o in _outputs(path.name, config)
@@ -95,6 +99,10 @@ def extract_rvc_features(
             samples = io.load(path, sample_rate=16000).mono
         except TimbrelError as error:
             outcomes[path] = Outcome(str(path), "failed", str(error))
+            continue
+        if len(samples) < shortest:
+            reason = f"too short: {len(samples)} samples at 16 kHz, HuBERT needs at least {shortest}"
+            outcomes[path] = Outcome(str(path), "failed", str(BadInputError(path, reason)))
             continue
         pending[len(samples)].append((path, samples))
     if progress is not None and outcomes:

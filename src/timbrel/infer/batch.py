@@ -18,7 +18,7 @@ from typing import Any
 from timbrel.audio import io
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
-from timbrel.core.errors import BadInputError, ConfigError, DeviceMemoryError
+from timbrel.core.errors import BadInputError, ConfigError, DeviceMemoryError, TimbrelError
 from timbrel.dataset.jobs import Outcome, run_jobs
 from timbrel.models.base import VoiceModel
 
@@ -57,9 +57,20 @@ def plan_jobs(inputs: list[str | Path], output: Path, output_format: str = "wav"
     pairs = find_inputs(inputs)
     if len(pairs) == 1 and Path(output).suffix.lower() in io.WRITABLE_SUFFIXES and not Path(output).is_dir():
         return [ConversionJob(pairs[0][0], Path(output))]
+    targets = [relative.with_suffix(f".{output_format}") for _, relative in pairs]
+    shared = {target for target in targets if targets.count(target) > 1}
+    # x.wav and x.flac would both become x.wav: each keeps its extension in its name instead
     return [
-        ConversionJob(source, Path(output) / relative.with_suffix(f".{output_format}"))
-        for source, relative in pairs
+        ConversionJob(
+            source,
+            Path(output)
+            / (
+                target.with_name(f"{relative.stem}_{relative.suffix[1:]}.{output_format}")
+                if target in shared
+                else target
+            ),
+        )
+        for (source, relative), target in zip(pairs, targets, strict=True)
     ]
 
 
@@ -121,7 +132,12 @@ def _convert_one(job: ConversionJob, model: VoiceModel, options: Any, overwrite:
     if job.target.exists() and not overwrite:
         return Outcome(str(job.source), "skipped", outputs=(str(job.target),))
     audio = io.decode(job.source)
-    converted = convert_with_retry(model, audio, options, job.source)
+    try:
+        converted = convert_with_retry(model, audio, options, job.source)
+    except (BadInputError, DeviceMemoryError):
+        raise
+    except TimbrelError as error:  # the model's reason, with the file it concerns
+        raise BadInputError(job.source, str(error)) from None
     io.save(job.target, converted, subtype="PCM_16")
     return Outcome(str(job.source), "done", outputs=(str(job.target),), details={"seconds": audio.duration_s})
 

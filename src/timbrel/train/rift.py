@@ -34,6 +34,7 @@ from torch import Tensor
 
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, ConfigError
+from timbrel.core.files import remove_stale_temporaries, write_text_atomic
 from timbrel.dataset.jobs import Outcome
 from timbrel.features.mel import LogMelSpectrogram
 from timbrel.models.rift import flow
@@ -424,7 +425,7 @@ class _Saver:
                 if training.export_lightning:
                     self._export(self.run_dir / "best.ckpt", step, False)
                 record = {"metric": training.best_metric, "value": value, "step": step}
-                (self.run_dir / "best.json").write_text(json.dumps(record))
+                write_text_atomic(self.run_dir / "best.json", json.dumps(record))
 
     def _files(self, name: str) -> list[Path]:
         files = [*model_paths(self.run_dir / name), sidecar_path(self.run_dir / name)]
@@ -574,6 +575,7 @@ def train_rift(
         vocoder = None
         if context.is_main:
             run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(run_dir)
             logger = make_logger(config, run_dir, context, extra_logger)
             indices = list(range(len(test_set)))[: config.validation.max_items or None]
             size = training.batch_size_per_gpu

@@ -18,7 +18,7 @@ import torch
 
 from timbrel.audio.resample import resample
 from timbrel.core.errors import BadInputError, ConfigError
-from timbrel.core.files import write_text_atomic
+from timbrel.core.files import remove_stale_temporaries, visible_files, write_text_atomic
 from timbrel.eval.f0 import f0_metrics
 from timbrel.eval.mcd import SAMPLE_RATE as MCD_SAMPLE_RATE
 from timbrel.eval.mcd import mel_cepstral_distortion
@@ -199,6 +199,7 @@ def train_rvc(
     ``logger``: another logger that receives every figure too (rank 0 only)."""
     root = Path(experiment_dir)
     name = root.name
+    remove_stale_temporaries(root)
     entries, held_out = _filelist(root, config)
     context = start_run(config.run)
     try:
@@ -271,7 +272,7 @@ def _export(path: Path, task: RVCTrainTask, model_config: SynthesizerConfig, inf
     """The voice model, and beside it the training set's f0 statistics (for ``auto_key``)."""
     write_voice_model(path, model_config, task.generator.state_dict(), info=info)
     f0_folder = path.parent.parent / F0_DIR  # <experiment>/weights/<model>.pth
-    if model_config.use_f0 and any(f0_folder.glob("*.npy")):
+    if model_config.use_f0 and visible_files(f0_folder, "*.npy"):
         write_training_f0_stats(path, f0_folder)
 
 

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from timbrel.core.errors import BadInputError, ConfigError
-from timbrel.core.files import write_bytes_atomic, write_text_atomic
+from timbrel.core.files import visible_files, write_bytes_atomic, write_text_atomic
 from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.models.rvc.config import CONTENT_DIM, SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
@@ -176,7 +176,7 @@ def write_training_f0_stats(model_path: str | Path, f0_folder: str | Path) -> Pa
     "quantiles": {"0.05": Hz, ...}, "voiced_frames": n}}``; other keys already there are kept.
     """
     f0_folder = Path(f0_folder)
-    files = sorted(f0_folder.glob("*.npy"))
+    files = visible_files(f0_folder, "*.npy")
     if not files:
         raise BadInputError(f0_folder, "no f0 tracks (*.npy): run the extraction stage first")
     stats = F0Stats.from_f0(np.load(file, allow_pickle=False) for file in files)

@@ -98,3 +98,10 @@ def test_pipeline_get_f0_on_the_end_to_end_input(fixtures, case):
         rounding=rel * expected_f0,
         what=f"{case} coarse pitch",
     )
+
+
+def test_an_input_with_no_voiced_frame_converts_at_zero_hz():
+    # the reference's pitchf is 0 "only if the whole input is unvoiced": it does not refuse it
+    f0 = rvc_inference_f0(np.zeros(12), 10, key_shift_semitones=3.0, fill_unvoiced_frames=True)
+    assert np.array_equal(f0.f0_hz, np.zeros(10))
+    assert np.array_equal(f0.coarse, np.ones(10, dtype=f0.coarse.dtype))

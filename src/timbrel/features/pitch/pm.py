@@ -86,9 +86,10 @@ class PmExtractor:
                 octave_jump_cost=config.octave_jump_cost,
             )
         except parselmouth.PraatError as error:
+            praat_says = str(error).strip().splitlines()[0]  # praat's own text runs over several lines
             raise PitchError(
                 f"pm cannot analyse {n_samples} samples at {config.sample_rate} Hz "
-                f"(too short for a {config.f0_min_hz} Hz pitch floor?): {error}"
+                f"(too short for a {config.f0_min_hz} Hz pitch floor?): {praat_says}"
             ) from error
         f0_hz = pitch.selected_array["frequency"]
         if config.framing == "rvc_training":

@@ -53,7 +53,7 @@ def rvc_inference_f0(
     """
     if filter_radius:
         f0_hz = rvc_median_filter(f0_hz, filter_radius)
-    if fill_unvoiced_frames:
+    if fill_unvoiced_frames and np.any(f0_hz > 0):  # an input with no voiced frame stays at 0 Hz
         f0_hz = fill_unvoiced(f0_hz)
     f0_hz = shift_key(f0_hz, key_shift_semitones)
     return RvcF0(f0_hz=f0_hz[:n_frames], coarse=coarse_pitch(f0_hz)[:n_frames])

@@ -17,11 +17,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from timbrel.audio.filters import highpass_zero_phase
+from timbrel.audio.filters import RVC_HIGHPASS, highpass_zero_phase
 from timbrel.audio.io import conform
 from timbrel.audio.resample import resample
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
+from timbrel.core.errors import UnusableAudioError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.features.pitch.base import PitchExtractor
@@ -224,6 +225,11 @@ class RVCVoice:
                 f"speaker {options.speaker} is out of range: the model has {n_speakers} (0..{n_speakers - 1})"
             )
         audio = np.asarray(audio_16k, dtype=np.float32)
+        shortest = 3 * (RVC_HIGHPASS.order + 1) + 1  # what the zero-phase high-pass needs
+        if len(audio) < shortest:
+            raise UnusableAudioError(
+                f"too short to convert: {len(audio)} samples at 16 kHz, need at least {shortest}"
+            )
         peak = np.abs(audio).max() / INPUT_PEAK
         if peak > 1:
             audio = audio / peak

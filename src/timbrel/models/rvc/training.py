@@ -25,6 +25,7 @@ import soundfile
 import torch
 from torch import Tensor
 
+from timbrel.core.files import visible_files
 from timbrel.features.spectrogram import TrainSpectrogram, TrainSpectrogramConfig
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.discriminator import MultiPeriodDiscriminator
@@ -77,9 +78,7 @@ def build_filelist(
     folders = [GT_WAVS_DIR, feature_dir(version)] + ([COARSE_DIR, F0_DIR] if use_f0 else [])
     names = None
     for folder in folders:
-        found = (
-            {p.name.split(".")[0] for p in (root / folder).iterdir()} if (root / folder).is_dir() else set()
-        )
+        found = {p.name.split(".")[0] for p in visible_files(root / folder)}
         names = found if names is None else names & found
     lines = []
     for name in sorted(names or ()):
