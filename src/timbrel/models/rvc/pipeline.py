@@ -35,6 +35,7 @@ SAMPLE_RATE = 16000
 WINDOW = 160  # samples per f0 frame at 16 kHz
 INPUT_PEAK = 0.95
 OUTPUT_PEAK = 0.99
+MEDIAN_FILTERED_METHODS = ("harvest",)  # Pipeline.get_f0 median-filters no other method's curve
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,8 @@ class RVCConvertOptions:
 
     quiet_point_rule: "current" sums |x| over each window to find cut points; "classic" (2023 RVC)
     takes |sum x|. fill_unvoiced: the current reference interpolates f0 through unvoiced frames,
-    classic RVC leaves them at 0 Hz, which is what lets ``protect`` act.
+    classic RVC leaves them at 0 Hz, which is what lets ``protect`` act. filter_radius: >= 3
+    median-filters the harvest curve; the reference ignores it for every other method.
 
     Beyond RVC: auto_key adds the whole-semitone shift that moves the input's median f0 to the
     voice's training median (needs the model's f0 statistics). formant_shift_semitones moves the
@@ -195,8 +197,9 @@ class RVCVoice:
         f0 = None
         if self.synthesizer.config.use_f0:
             raw = self.pitch_extractor(options.f0_method).extract(padded).f0_hz
+            filter_radius = options.filter_radius if options.f0_method in MEDIAN_FILTERED_METHODS else 0
             f0 = rvc_inference_f0(
-                raw, n_frames, self._key_shift(raw, options), options.fill_unvoiced, options.filter_radius
+                raw, n_frames, self._key_shift(raw, options), options.fill_unvoiced, filter_radius
             )
         pieces = []
         start = 0
