@@ -30,6 +30,8 @@ import torch
 
 from timbrel.core.errors import BadInputError
 from timbrel.features.content.hubert import HubertConfig, HubertModel
+from timbrel.weights.strict import check_finite
+from timbrel.weights.torch_file import UNREADABLE_ERRORS, first_line, read_torch_file, torch_layout
 
 _PARAMS = ("weight", "bias")
 
@@ -362,11 +364,7 @@ def _read_folder_weights(folder: Path) -> tuple[dict[str, torch.Tensor], Path]:
         except (SafetensorError, OSError) as error:
             raise BadInputError(safetensors_path, f"unreadable safetensors file: {error}") from error
     if bin_path.is_file():
-        try:
-            state = torch.load(bin_path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-            raise BadInputError(bin_path, f"unreadable weights file: {error}") from error
-        return _tensors_only(state, bin_path), bin_path
+        return _tensors_only(read_torch_file(bin_path, "weights file"), bin_path), bin_path
     raise BadInputError(folder, "no model.safetensors or pytorch_model.bin")
 
 
@@ -385,6 +383,7 @@ def _tensors_only(state: Any, source: Path) -> dict[str, torch.Tensor]:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise BadInputError(source, "the weights are not a mapping of names to tensors")
+    check_finite(state, source, "HuBERT weights")
     return dict(state)
 
 
@@ -448,6 +447,12 @@ def read_fairseq_checkpoint(path: str | Path) -> Any:
     other than torch's tensor machinery, plain containers and those config classes.
     """
     path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "no such checkpoint file")
+    if torch_layout(path) is None:
+        raise BadInputError(
+            path, "not a PyTorch checkpoint: the file is neither torch's zip archive nor its legacy format"
+        )
     globals_in_file = _pickle_globals(path)
     allowed = _allowed_by_torch()
     refused = sorted(g for g in globals_in_file if g not in allowed and not _is_inert_global(g))
@@ -462,8 +467,10 @@ def read_fairseq_checkpoint(path: str | Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise BadInputError(path, f"refused to load: {str(error).splitlines()[-1]}") from error
-    except (RuntimeError, EOFError, ValueError) as error:
-        raise BadInputError(path, f"unreadable checkpoint: {error}") from error
+    except UNREADABLE_ERRORS as error:
+        raise BadInputError(
+            path, f"unreadable checkpoint (truncated or corrupt?): {first_line(error)}"
+        ) from None
 
 
 def _inert_class(full_name: str) -> type:

@@ -8,7 +8,6 @@ Weight norm is folded into plain weights here, once: w = g·v/‖v‖ with the n
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from torch import Tensor
 from timbrel.core.errors import BadInputError
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan, NsfHifiGanConfig
 from timbrel.weights.strict import load_strict
+from timbrel.weights.torch_file import read_torch_file
 
 CHECKPOINT_NAME = "model.ckpt"
 CONFIG_NAME = "config.json"
@@ -89,15 +89,7 @@ def load_nsf_hifigan(path: str | Path) -> NsfHifiGan:
     except json.JSONDecodeError as error:
         raise BadInputError(config_path, f"not valid JSON ({error})") from error
     config = config_from_json(config_data, config_path)
-    try:
-        data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise BadInputError(
-            checkpoint,
-            "holds Python objects beyond tensors and plain data, which Timbrel refuses to unpickle",
-        ) from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise BadInputError(checkpoint, f"not a readable PyTorch checkpoint ({error})") from error
+    data = read_torch_file(checkpoint, "NSF-HiFiGAN checkpoint")
     if not isinstance(data, dict) or not isinstance(data.get("generator"), dict):
         raise BadInputError(checkpoint, "expected {'generator': state_dict} (an NSF-HiFiGAN release file)")
     state = fold_weight_norm(data["generator"])

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -34,6 +32,7 @@ from timbrel.models.rvc.f0_stats import F0Stats
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.strict import check_state, load_strict
+from timbrel.weights.torch_file import read_torch_file
 
 _SAMPLE_RATE_LABELS = {32000: "32k", 40000: "40k", 48000: "48k"}
 _POSTERIOR_PREFIX = "enc_q."
@@ -77,19 +76,7 @@ class TrainingCheckpoint:
 
 def load_file(path: str | Path) -> Any:
     """``torch.load(path, weights_only=True)`` with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "no such file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise BadInputError(
-            path,
-            "refused: loading it would run code or build objects beyond tensors and plain "
-            f"containers, which a weights file never needs ({_unpickler_reason(error)})",
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise BadInputError(path, f"cannot be read as a torch file: {_first_line(error)}") from None
+    return read_torch_file(path)
 
 
 def read_voice_model(path: str | Path) -> VoiceModelFile:
@@ -376,14 +363,3 @@ def _save(path: str | Path, data: Any) -> None:
     buffer = io.BytesIO()
     torch.save(data, buffer)
     write_bytes_atomic(path, buffer.getvalue())
-
-
-def _unpickler_reason(error: BaseException) -> str:
-    """torch's refusal names the offending global after its advice paragraph; keep just that."""
-    match = re.search(r"Unsupported global: GLOBAL \S+|Unsupported operand[^\n]*", str(error))
-    return match.group(0) if match else _first_line(error)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
