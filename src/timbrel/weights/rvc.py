@@ -184,8 +184,8 @@ def read_training_f0_stats(model_path: str | Path) -> F0Stats | None:
         return None
     try:
         return F0Stats.from_dict(data["training_f0_hz"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise BadInputError(path, f"bad training_f0_hz entry: {error}") from error
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise BadInputError(path, f"bad training_f0_hz entry: {type(error).__name__} {error}") from None
 
 
 def _read_sidecar(path: Path) -> dict[str, Any]:
@@ -196,8 +196,14 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInputError(path, "a sidecar must hold a JSON object")
     version = data.get("format_version", SIDECAR_FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadInputError(path, f"format_version {version!r} is not a positive whole number")
     if version > SIDECAR_FORMAT_VERSION:
         raise BadInputError(path, f"format_version {version} is newer than this Timbrel reads")
+    if data.get("family", "rvc") != "rvc":
+        raise BadInputError(path, f"family {data['family']!r} is not 'rvc'")
+    if not isinstance(data.get("training_f0_hz", {}), dict):
+        raise BadInputError(path, "training_f0_hz is not a JSON object")
     return data
 
 
