@@ -111,11 +111,19 @@ def load(
     from the cache (`timbrel download`)."""
     path = Path(model)
     if model_family(path) == "rvc":
+        synthesizer = load_voice_model(path)
+        retrieval = read_index(index) if index is not None else None
+        if retrieval is not None and retrieval.dim != synthesizer.config.content_dim:
+            raise BadInputError(
+                index,
+                f"holds {retrieval.dim}-dimensional features; the {synthesizer.config.version} model "
+                f"{path.name} uses {synthesizer.config.content_dim}",
+            )
         return RVCVoice(
-            load_voice_model(path),
+            synthesizer,
             load_hubert(find_weight("hubert", hubert)),
             PitchModels(rmvpe),
-            read_index(index) if index is not None else None,
+            retrieval,
             read_training_f0_stats(path),
         )
     return load_rift_voice(path, contentvec, rmvpe, vocoder)
