@@ -9,8 +9,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from timbrel.audio import io
-from timbrel.core.errors import BadInputError
+from timbrel.core.errors import BadInputError, ModelOutputError
 from timbrel.dataset.jobs import Outcome, run_jobs
 from timbrel.models.base import VoiceModel
 
@@ -55,7 +57,14 @@ def _convert_one(job: ConversionJob, model: VoiceModel, options: Any, overwrite:
     if job.target.exists() and not overwrite:
         return Outcome(str(job.source), "skipped", outputs=(str(job.target),))
     audio = io.decode(job.source)
-    converted = model.convert(audio, options)
+    try:
+        converted = model.convert(audio, options)
+    except ModelOutputError as error:
+        raise BadInputError(job.source, str(error)) from None
+    if not np.isfinite(converted.samples).all():
+        raise BadInputError(
+            job.source, "the voice model produced NaN or infinite samples; nothing was written"
+        )
     io.save(job.target, converted, subtype="PCM_16")
     return Outcome(str(job.source), "done", outputs=(str(job.target),), details={"seconds": audio.duration_s})
 

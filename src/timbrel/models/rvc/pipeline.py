@@ -21,6 +21,7 @@ from timbrel.audio.filters import highpass_zero_phase
 from timbrel.audio.io import conform
 from timbrel.audio.resample import resample
 from timbrel.core.audio import Audio
+from timbrel.core.errors import ModelOutputError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.features.pitch.base import PitchExtractor
@@ -230,6 +231,8 @@ class RVCVoice:
             )  # the reference scales its float32 output in place
         if options.output_sample_rate is not None and options.output_sample_rate != self.sample_rate:
             converted = resample(converted, self.sample_rate, options.output_sample_rate)
+        if not np.isfinite(converted).all():  # int16 conversion would turn them into silence or noise
+            raise ModelOutputError("the voice model produced NaN or infinite samples; nothing was written")
         return to_int16(converted)
 
     def _key_shift(self, raw_f0_hz: np.ndarray, options: RVCConvertOptions) -> float:
