@@ -8,6 +8,8 @@ Subcommands import the API when they run, so `timbrel --help` stays fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,6 +54,21 @@ def main(
     ),
 ) -> None:
     """Timbrel command line."""
+
+
+@contextmanager
+def _one_line_errors(exit_code: int = 2) -> Iterator[None]:
+    """An error Timbrel raises on purpose (a bad file, a missing weight, a bad value) ends the
+    command with its one-line message instead of a traceback."""
+    from rich.markup import escape
+
+    from timbrel.core.errors import TimbrelError
+
+    try:
+        yield
+    except TimbrelError as error:
+        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(exit_code) from None
 
 
 def _overrides(config, overrides: list[str]):
@@ -330,7 +347,10 @@ def convert(
     from timbrel import api
     from timbrel.core.config import parse_scalar
 
-    voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe, contentvec=contentvec, vocoder=vocoder)
+    with _one_line_errors():
+        voice = api.load(
+            model, index=index, hubert=hubert, rmvpe=rmvpe, contentvec=contentvec, vocoder=vocoder
+        )
     given = {
         "key_shift_semitones": key,
         "speaker": int(speaker) if speaker is not None and speaker.isdigit() else speaker,
@@ -357,8 +377,9 @@ def convert(
     for item in set_:
         name, _, text = item.partition("=")
         values[name] = parse_scalar(text)
-    options = api.convert_options(voice, values)
-    outcomes = api.convert(voice, inputs, output, options, overwrite=overwrite, show_progress=True)
+    with _one_line_errors():
+        options = api.convert_options(voice, values)
+        outcomes = api.convert(voice, inputs, output, options, overwrite=overwrite, show_progress=True)
     for outcome in outcomes:
         if outcome.status != "failed":
             console.print(f"{outcome.status}: {outcome.item} -> {outcome.outputs[0]}", soft_wrap=True)

@@ -94,9 +94,9 @@ def read_voice_model(path: str | Path) -> VoiceModelFile:
     weights = {k: v for k, v in weights.items() if not k.startswith(_POSTERIOR_PREFIX)}
     version = data.get("version", "v1")
     use_f0 = data.get("f0", 1)
-    if version not in CONTENT_DIM:
+    if not isinstance(version, str) or version not in CONTENT_DIM:
         raise BadInputError(path, f"version {version!r} is not one of {sorted(CONTENT_DIM)}")
-    if use_f0 not in (0, 1):
+    if not isinstance(use_f0, int) or use_f0 not in (0, 1):
         raise BadInputError(path, f"f0 {use_f0!r} is not 0 or 1")
     _check_variant(path, weights, version, bool(use_f0))
     if "emb_g.weight" not in weights:

@@ -64,10 +64,17 @@ def read_torch_file(path: str | Path, what: str = "PyTorch checkpoint") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        reason = unpickler_reason(error)
+        if "global" not in reason:
+            raise BadInputError(
+                path,
+                f"refused: its pickle holds an instruction no weights file contains (corrupt, or built "
+                f"to run code): {reason}",
+            ) from None
         raise BadInputError(
             path,
             "refused: loading it would run code or build objects beyond tensors and plain "
-            f"containers, which a weights file never needs ({unpickler_reason(error)})",
+            f"containers, which a weights file never needs ({reason})",
         ) from None
     except UNREADABLE_ERRORS as error:
         raise BadInputError(
