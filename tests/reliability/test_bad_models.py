@@ -5,6 +5,7 @@ traceback; a model that produces NaN writes nothing."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -15,6 +16,11 @@ from typer.testing import CliRunner
 from timbrel import api
 from timbrel.cli import app
 from timbrel.core.errors import BadInputError
+from timbrel.weights.hubert import load_hubert
+from timbrel.weights.nsf_hifigan import load_nsf_hifigan
+from timbrel.weights.rift import STATE_PREFIX as RIFT_STATE_PREFIX
+from timbrel.weights.rift import load_rift_checkpoint
+from timbrel.weights.rmvpe import load_rmvpe
 from timbrel.weights.rvc import load_voice_model
 from timbrel.weights.rvc_index import read_index
 
@@ -138,3 +144,73 @@ def test_real_entry_point_prints_no_traceback(e2e, broken_models, tmp_path):
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and name in result.stderr
     assert not (tmp_path / "o.wav").exists()
+
+
+def _state_of(data: dict) -> dict:
+    """The tensor table inside a loaded weight file (rmvpe: 'model'; RIFT: 'state_dict'; the
+    vocoder: 'generator'; fairseq HuBERT: 'model')."""
+    for key in ("model", "state_dict", "generator"):
+        if isinstance(data.get(key), dict):
+            return data[key]
+    return data
+
+
+def _damaged_states(data: dict) -> dict[str, tuple[dict, str]]:
+    """name -> (damaged copy of the loaded file, the key its error must name)."""
+    state = _state_of(data)
+    key = max((k for k, v in state.items() if v.is_floating_point() and v.dim() >= 1), key=len)
+    tensor = state[key]
+
+    def replaced(value) -> dict:
+        copy = {k: (dict(v) if v is state else v) for k, v in data.items()}
+        target = _state_of(copy) if state is not data else copy
+        if value is None:
+            del target[key]
+        else:
+            target[key] = value
+        return copy
+
+    return {
+        "missing": (replaced(None), key),
+        "wrong_shape": (replaced(torch.zeros(*tensor.shape[:-1], tensor.shape[-1] + 1)), key),
+        "wrong_dtype": (replaced(torch.zeros(tensor.shape, dtype=torch.int64)), key),
+        "nan": (replaced(torch.full_like(tensor, float("nan"))), key),
+        "not_a_tensor": (replaced("weights"), key),
+    }
+
+
+def _other_loaders(fixtures):
+    rift = fixtures / "rift"
+    vocoder = rift / "e2e" / "pretrained" / "nsf_hifigan_44.1k_hop512_128bin_2024.02"
+    return {
+        "rmvpe.pt": (rift / "rmvpe_small" / "model.pt", None, load_rmvpe),
+        "RIFT-SVC .ckpt": (rift / "dit_small" / "model-step=2.ckpt", None, load_rift_checkpoint),
+        "NSF-HiFiGAN model.ckpt": (vocoder / "model.ckpt", vocoder / "config.json", load_nsf_hifigan),
+        "hubert_base.pt": (fixtures / "rvc" / "hubert" / "hubert_tiny_fairseq_layout.pt", None, load_hubert),
+    }
+
+
+def test_every_loader_names_the_file_and_key_of_damaged_weights(fixtures, tmp_path):
+    """Truncated files, random bytes, and a missing, mis-shaped, mistyped, NaN or non-tensor
+    entry: each loader's error names the file, and the key where one is at fault."""
+    for name, (good, companion, load) in _other_loaders(fixtures).items():
+        data = torch.load(good, map_location="cpu", weights_only=True)
+        variants = {
+            kind: (lambda path, d=damaged: torch.save(d, path), key)
+            for kind, (damaged, key) in _damaged_states(data).items()
+        }
+        head = good.read_bytes()[: good.stat().st_size // 3]
+        variants["truncated"] = (lambda path, head=head: path.write_bytes(head), "")
+        variants["random"] = (lambda path: path.write_bytes(bytes(range(3, 200)) * 9), "")
+        for kind, (write, key) in variants.items():
+            folder = tmp_path / name / kind
+            folder.mkdir(parents=True)
+            path = folder / good.name
+            write(path)
+            if companion is not None:
+                shutil.copy(companion, folder / companion.name)
+            with pytest.raises(BadInputError) as info:
+                load(path)
+            message = str(info.value)
+            assert message.startswith(str(path)) and "\n" not in message, (name, kind, message)
+            assert key.removeprefix(RIFT_STATE_PREFIX) in message, (name, kind, message)

@@ -298,6 +298,9 @@ def _translate(
             f"HuBERT weights do not match the config ({config.num_layers} layers, hidden "
             f"{config.hidden_size}): missing keys {missing}; unexpected keys {unexpected}",
         )
+    mistyped = sorted(f"{key} ({state[key].dtype})" for key in expected if not state[key].is_floating_point())
+    if mistyped:
+        raise BadInputError(source, f"HuBERT weights must be floating point: {mistyped[:3]}")
     with torch.device("meta"):
         expected_shapes = {key: value.shape for key, value in HubertModel(config).state_dict().items()}
     translated: dict[str, torch.Tensor] = {}
@@ -379,10 +382,13 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _tensors_only(state: Any, source: Path) -> dict[str, torch.Tensor]:
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
+    if not isinstance(state, Mapping):
         raise BadInputError(source, "the weights are not a mapping of names to tensors")
+    others = sorted(
+        str(k) for k, v in state.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))
+    )
+    if others:
+        raise BadInputError(source, f"weights that are not named tensors: {others[:5]}")
     check_finite(state, source, "HuBERT weights")
     return dict(state)
 

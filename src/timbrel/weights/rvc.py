@@ -88,9 +88,7 @@ def read_voice_model(path: str | Path) -> VoiceModelFile:
         raise BadInputError(
             path, f"not an RVC voice model: expected 'weight' and 'config' entries, found {keys}"
         )
-    weights = data["weight"]
-    if not isinstance(weights, Mapping) or not all(isinstance(v, Tensor) for v in weights.values()):
-        raise BadInputError(path, "'weight' is not a mapping of names to tensors")
+    weights = _tensor_table(data["weight"], path, "weight")
     weights = {k: v for k, v in weights.items() if not k.startswith(_POSTERIOR_PREFIX)}
     version = data.get("version", "v1")
     use_f0 = data.get("f0", 1)
@@ -233,9 +231,7 @@ def read_training_checkpoint(path: str | Path) -> TrainingCheckpoint:
     if not isinstance(data, Mapping) or "model" not in data:
         keys = sorted(data) if isinstance(data, Mapping) else type(data).__name__
         raise BadInputError(path, f"not an RVC training checkpoint: expected a 'model' entry, found {keys}")
-    model = data["model"]
-    if not isinstance(model, Mapping) or not all(isinstance(v, Tensor) for v in model.values()):
-        raise BadInputError(path, "'model' is not a mapping of names to tensors")
+    model = _tensor_table(data["model"], path, "model")
     iteration = data.get("iteration")
     learning_rate = data.get("learning_rate")
     optimizer = data.get("optimizer")
@@ -327,6 +323,15 @@ def synthesizer_config_from_state(state_dict: Mapping[str, Tensor]) -> Synthesiz
 def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], path: str | Path) -> None:
     """``module.load_state_dict(state_dict, strict=True)`` with an error naming every bad key."""
     load_strict(module, state_dict, path)
+
+
+def _tensor_table(table: Any, path: Path, entry: str) -> Mapping[str, Tensor]:
+    if not isinstance(table, Mapping):
+        raise BadInputError(path, f"{entry!r} is not a mapping of names to tensors")
+    others = sorted(str(k) for k, v in table.items() if not isinstance(v, Tensor))
+    if others:
+        raise BadInputError(path, f"{entry!r} holds entries that are not tensors: {others[:5]}")
+    return table
 
 
 def _check_variant(path: Path, weights: Mapping[str, Tensor], version: str, use_f0: bool) -> None:
