@@ -155,11 +155,19 @@ def load(
             read_bundle(path), index, hubert, rmvpe, contentvec, vocoder, placement.device
         )
     elif family == "rvc":
+        synthesizer = load_voice_model(path)
+        retrieval = read_index(index) if index is not None else None
+        if retrieval is not None and retrieval.dim != synthesizer.config.content_dim:
+            raise BadInputError(
+                index,
+                f"holds {retrieval.dim}-dimensional features; the {synthesizer.config.version} model "
+                f"{path.name} uses {synthesizer.config.content_dim}",
+            )
         voice = RVCVoice(
-            load_voice_model(path).to(placement.device),
+            synthesizer.to(placement.device),
             load_hubert(find_weight("hubert", hubert)).to(placement.device),
             PitchModels(rmvpe, placement.device),
-            read_index(index) if index is not None else None,
+            retrieval,
             read_training_f0_stats(path),
         )
     else:

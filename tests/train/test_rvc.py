@@ -29,7 +29,7 @@ from timbrel.models.rvc.training import (
 from timbrel.train.context import RunConfig, start_run
 from timbrel.train.data import TrainData
 from timbrel.train.loop import LoopConfig, fit
-from timbrel.train.rvc import RVCTrainConfig, build_models
+from timbrel.train.rvc import RVCCheckpointFormat, RVCTrainConfig, build_models
 from timbrel.weights.rvc import (
     TrainingCheckpoint,
     read_training_checkpoint,
@@ -96,7 +96,7 @@ def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_pa
     assert first.returncode == 0, first.stderr
     exp = logs / "exp"
     steps = sorted(int(p.stem.split("_")[1]) for p in exp.glob("G_*.pth"))
-    assert len(steps) == 1 and (exp / f"D_{steps[0]}.pth").is_file()
+    assert len(steps) == 1 and (exp / f"D_{steps[0]}.timbrel.pt").is_file()
     models = {"exp.pth", "exp_best.pth", f"exp_e1_s{steps[0]}.pth"}
     sidecars = {name.replace(".pth", ".timbrel.json") for name in models}
     assert {p.name for p in (exp / "weights").iterdir()} == models | sidecars
@@ -136,3 +136,30 @@ def test_training_starts_from_reference_g_and_d_files_loaded_strictly(fixtures, 
     write_training_checkpoint(tmp_path / "D_8.pth", TrainingCheckpoint(d_state))
     with pytest.raises(BadInputError, match=r"discriminators\.1\.convs\.0\.bias"):
         build_models(RVCTrainConfig(model_size="tiny", pretrained_d=tmp_path / "D_8.pth"))
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_the_tiny_discriminator_is_never_written_under_rvcs_name(tmp_path, version):
+    """RVC's trainer builds its fixed v1/v2 discriminator and resumes from the newest D_*.pth; a
+    tiny one there fails its optimizer load (parameter groups of another size)."""
+    rvc_shape = DiscriminatorConfig.for_version(version)
+    assert DiscriminatorConfig.tiny() != rvc_shape
+    tiny = MultiPeriodDiscriminator(DiscriminatorConfig.tiny())
+    optimizer = torch.optim.AdamW(tiny.parameters())
+    state = {
+        "generator": {"w": torch.zeros(2)},
+        "discriminator": tiny.state_dict(),
+        "optimizer_g": None,
+        "optimizer_d": optimizer.state_dict(),
+        "scheduler_g": {},
+        "scheduler_d": {},
+    }
+    rvc_format = RVCCheckpointFormat(1e-4, rvc_discriminator=tiny.config == rvc_shape)
+    rvc_format.save(tmp_path, 7, 1, state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["D_7.timbrel.pt", "G_7.pth"]
+    loaded = rvc_format.load(tmp_path, 7, {})
+    assert loaded["discriminator"].keys() == tiny.state_dict().keys()
+    rvc_format.remove(tmp_path, 7)
+    assert not list(tmp_path.iterdir())
+    RVCCheckpointFormat(1e-4, rvc_discriminator=True).save(tmp_path, 8, 1, state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["D_8.pth", "G_8.pth"]

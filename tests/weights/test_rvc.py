@@ -209,3 +209,27 @@ def test_training_f0_stats_sidecar_round_trip(tmp_path):
         read_training_f0_stats(model)
     with pytest.raises(BadInputError, match="no f0 tracks"):
         write_training_f0_stats(model, tmp_path / "empty")
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "named"),
+    [
+        ({"format_version": "2"}, "format_version"),
+        ({"format_version": True}, "format_version"),
+        ({"format_version": 0}, "format_version"),
+        ({"format_version": 2}, "newer"),
+        ({"family": "rift"}, "family"),
+        ({"training_f0_hz": [200.0]}, "training_f0_hz"),
+        ({"training_f0_hz": {"median": "high"}}, "training_f0_hz"),
+        ({"training_f0_hz": {"median": 200.0, "quantiles": [1, 2]}}, "training_f0_hz"),
+        ({"training_f0_hz": {"median": float("inf")}}, "training_f0_hz"),
+        ({"training_f0_hz": {}}, "median"),
+        ([1, 2], "JSON object"),
+    ],
+)
+def test_a_sidecar_with_unexpected_fields_or_types_is_named(tmp_path, sidecar, named):
+    model = tmp_path / "voice.pth"
+    sidecar_path(model).write_text(json.dumps(sidecar))
+    with pytest.raises(BadInputError, match=named) as info:
+        read_training_f0_stats(model)
+    assert "voice.timbrel.json" in str(info.value)

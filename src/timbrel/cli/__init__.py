@@ -8,6 +8,8 @@ Subcommands import the API when they run, so `timbrel --help` stays fast.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,11 +62,11 @@ def _say(line: str) -> None:
     console.print(line, soft_wrap=True, markup=False)
 
 
-def _exit_on_error(error: Exception) -> None:
+def _exit_on_error(error: Exception, exit_code: int = 2) -> None:
     from rich.markup import escape
 
     console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
-    raise typer.Exit(2) from None
+    raise typer.Exit(exit_code) from None
 
 
 def _version(value: bool) -> None:
@@ -80,6 +82,18 @@ def main(
     ),
 ) -> None:
     """Timbrel command line."""
+
+
+@contextmanager
+def _one_line_errors(exit_code: int = 2) -> Iterator[None]:
+    """An error Timbrel raises on purpose (a bad file, a missing weight, a bad value) ends the
+    command with its one-line message instead of a traceback."""
+    from timbrel.core.errors import TimbrelError
+
+    try:
+        yield
+    except TimbrelError as error:
+        _exit_on_error(error, exit_code)
 
 
 def _overrides(config, overrides: list[str]):

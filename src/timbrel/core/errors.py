@@ -23,6 +23,10 @@ class BadInputError(TimbrelError):
         super().__init__(f"{printable(self.path)}: {reason}")
 
 
+class ModelOutputError(TimbrelError):
+    """A model produced audio that must not be written (NaN or infinite samples)."""
+
+
 class ConfigError(TimbrelError):
     """A configuration value that is missing, of the wrong type or out of range."""
 

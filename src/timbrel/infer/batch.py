@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from timbrel.audio import io
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
@@ -138,6 +140,10 @@ def _convert_one(job: ConversionJob, model: VoiceModel, options: Any, overwrite:
         raise
     except TimbrelError as error:  # the model's reason, with the file it concerns
         raise BadInputError(job.source, str(error)) from None
+    if not np.isfinite(converted.samples).all():
+        raise BadInputError(
+            job.source, "the voice model produced NaN or infinite samples; nothing was written"
+        )
     io.save(job.target, converted, subtype="PCM_16")
     return Outcome(str(job.source), "done", outputs=(str(job.target),), details={"seconds": audio.duration_s})
 

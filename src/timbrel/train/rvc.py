@@ -105,10 +105,18 @@ class RVCTrainConfig:
 
 class RVCCheckpointFormat:
     """G_<step>.pth / D_<step>.pth as the reference writes them (model, iteration = epoch,
-    optimizer, learning_rate); the schedulers stay in the loop's resume state."""
+    optimizer, learning_rate); the schedulers stay in the loop's resume state.
 
-    def __init__(self, learning_rate: float):
+    RVC's discriminator is not configurable (its training code builds the v1 or v2 shape), so
+    it cannot resume from a discriminator of any other shape: its optimizer then has parameter
+    groups of another size. A discriminator that is not RVC's shape (the tiny preset's) is
+    therefore never written under RVC's name: it goes to ``D_<step>.timbrel.pt`` (the same
+    layout), which RVC's ``D_*.pth`` search does not pick up.
+    """
+
+    def __init__(self, learning_rate: float, rvc_discriminator: bool = True):
         self.learning_rate = learning_rate
+        self.names = {"G": "G_{}.pth", "D": "D_{}.pth" if rvc_discriminator else "D_{}.timbrel.pt"}
 
     def save(self, folder: Path, step: int, epoch: int, state: dict[str, Any]) -> dict[str, Any]:
         for name, model, optimizer in (
@@ -116,14 +124,14 @@ class RVCCheckpointFormat:
             ("D", "discriminator", "optimizer_d"),
         ):
             write_training_checkpoint(
-                folder / f"{name}_{step}.pth",
+                folder / self.names[name].format(step),
                 TrainingCheckpoint(state[model], epoch, state[optimizer], self.learning_rate),
             )
         return {"scheduler_g": state["scheduler_g"], "scheduler_d": state["scheduler_d"]}
 
     def load(self, folder: Path, step: int, rest: dict[str, Any]) -> dict[str, Any]:
-        g = read_training_checkpoint(folder / f"G_{step}.pth")
-        d = read_training_checkpoint(folder / f"D_{step}.pth")
+        g = read_training_checkpoint(folder / self.names["G"].format(step))
+        d = read_training_checkpoint(folder / self.names["D"].format(step))
         return {
             "generator": g.model,
             "discriminator": d.model,
@@ -133,8 +141,8 @@ class RVCCheckpointFormat:
         }
 
     def remove(self, folder: Path, step: int) -> None:
-        for name in ("G", "D"):
-            (folder / f"{name}_{step}.pth").unlink(missing_ok=True)
+        for pattern in self.names.values():
+            (folder / pattern.format(step)).unlink(missing_ok=True)
 
 
 def build_models(config: RVCTrainConfig) -> tuple[Synthesizer, MultiPeriodDiscriminator]:
@@ -223,8 +231,11 @@ def train_rvc(
                 f"no batch of {config.batch_size} pieces of 1-9 s: prepare more audio or lower batch_size",
             )
         task = RVCTrainTask(generator, discriminator, spectrogram, context, config.optim)
+        rvc_discriminator = discriminator.config == DiscriminatorConfig.for_version(model_config.version)
         store = CheckpointStore(
-            root, RVCCheckpointFormat(config.optim.learning_rate), config.loop.keep_latest_only
+            root,
+            RVCCheckpointFormat(config.optim.learning_rate, rvc_discriminator),
+            config.loop.keep_latest_only,
         )
         loggers = [TensorBoardLogger(root / "tensorboard")] if config.tensorboard and context.is_main else []
         logger = FanOutLogger(*loggers, *([logger] if logger is not None else [])) if loggers else logger

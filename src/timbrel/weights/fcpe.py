@@ -19,6 +19,7 @@ from timbrel.core.errors import BadInputError
 from timbrel.features.pitch.fcpe import FcpeConfig, FcpeExtractor, FcpeMel, FcpeMelConfig, FcpeNet
 from timbrel.weights.packaged import find_packaged_file
 from timbrel.weights.strict import check_state, load_strict
+from timbrel.weights.torch_file import read_torch_file
 
 PACKAGE = "torchfcpe"
 SHIPPED_FILE = "assets/fcpe_c_v001.pt"
@@ -99,7 +100,7 @@ def fcpe_state_dict(foreign: dict[str, torch.Tensor], config: FcpeConfig, where:
 def load_fcpe(path: str | Path | None = None) -> FcpeNet:
     """Build FCPE from torchfcpe's bundled file or `path`, in eval mode."""
     file = shipped_fcpe_path(path)
-    data = torch.load(file, map_location="cpu", weights_only=True)
+    data = read_torch_file(file, "FCPE weight file")
     if not isinstance(data, dict) or "model" not in data or "config_dict" not in data:
         raise BadInputError(file, "expected torchfcpe's dict with 'model' and 'config_dict'")
     config = fcpe_config(data["config_dict"], file)

@@ -30,6 +30,8 @@ import torch
 
 from timbrel.core.errors import BadInputError
 from timbrel.features.content.hubert import HubertConfig, HubertModel
+from timbrel.weights.strict import check_finite
+from timbrel.weights.torch_file import UNREADABLE_ERRORS, first_line, read_torch_file, torch_layout
 
 _PARAMS = ("weight", "bias")
 
@@ -298,6 +300,9 @@ def _translate(
             f"HuBERT weights do not match the config ({config.num_layers} layers, hidden "
             f"{config.hidden_size}): missing keys {missing}; unexpected keys {unexpected}",
         )
+    mistyped = sorted(f"{key} ({state[key].dtype})" for key in expected if not state[key].is_floating_point())
+    if mistyped:
+        raise BadInputError(source, f"HuBERT weights must be floating point: {mistyped[:3]}")
     with torch.device("meta"):
         expected_shapes = {key: value.shape for key, value in HubertModel(config).state_dict().items()}
     translated: dict[str, torch.Tensor] = {}
@@ -364,11 +369,7 @@ def _read_folder_weights(folder: Path) -> tuple[dict[str, torch.Tensor], Path]:
         except (SafetensorError, OSError) as error:
             raise BadInputError(safetensors_path, f"unreadable safetensors file: {error}") from error
     if bin_path.is_file():
-        try:
-            state = torch.load(bin_path, map_location="cpu", weights_only=True)
-        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-            raise BadInputError(bin_path, f"unreadable weights file: {error}") from error
-        return _tensors_only(state, bin_path), bin_path
+        return _tensors_only(read_torch_file(bin_path, "weights file"), bin_path), bin_path
     raise BadInputError(folder, "no model.safetensors or pytorch_model.bin")
 
 
@@ -383,10 +384,14 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def _tensors_only(state: Any, source: Path) -> dict[str, torch.Tensor]:
-    if not isinstance(state, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
+    if not isinstance(state, Mapping):
         raise BadInputError(source, "the weights are not a mapping of names to tensors")
+    others = sorted(
+        str(k) for k, v in state.items() if not (isinstance(k, str) and isinstance(v, torch.Tensor))
+    )
+    if others:
+        raise BadInputError(source, f"weights that are not named tensors: {others[:5]}")
+    check_finite(state, source, "HuBERT weights")
     return dict(state)
 
 
@@ -450,6 +455,12 @@ def read_fairseq_checkpoint(path: str | Path) -> Any:
     other than torch's tensor machinery, plain containers and those config classes.
     """
     path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "no such checkpoint file")
+    if torch_layout(path) is None:
+        raise BadInputError(
+            path, "not a PyTorch checkpoint: the file is neither torch's zip archive nor its legacy format"
+        )
     globals_in_file = _pickle_globals(path)
     allowed = _allowed_by_torch()
     refused = sorted(g for g in globals_in_file if g not in allowed and not _is_inert_global(g))
@@ -464,8 +475,10 @@ def read_fairseq_checkpoint(path: str | Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise BadInputError(path, f"refused to load: {str(error).splitlines()[-1]}") from error
-    except (RuntimeError, EOFError, ValueError) as error:
-        raise BadInputError(path, f"unreadable checkpoint: {error}") from error
+    except UNREADABLE_ERRORS as error:
+        raise BadInputError(
+            path, f"unreadable checkpoint (truncated or corrupt?): {first_line(error)}"
+        ) from None
 
 
 def _inert_class(full_name: str) -> type:

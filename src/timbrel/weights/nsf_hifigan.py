@@ -8,7 +8,6 @@ Weight norm is folded into plain weights here, once: w = g·v/‖v‖ with the n
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,8 @@ from torch import Tensor
 
 from timbrel.core.errors import BadInputError
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan, NsfHifiGanConfig
-from timbrel.weights.strict import load_strict
+from timbrel.weights.strict import check_finite, load_strict
+from timbrel.weights.torch_file import read_torch_file
 
 CHECKPOINT_NAME = "model.ckpt"
 CONFIG_NAME = "config.json"
@@ -59,15 +59,23 @@ def config_from_json(data: dict[str, Any], path: str | Path) -> NsfHifiGanConfig
     return NsfHifiGanConfig(**fields)
 
 
-def fold_weight_norm(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Replace each `<name>.weight_g`/`<name>.weight_v` pair by `<name>.weight` = g·v/‖v‖."""
+def fold_weight_norm(state: dict[str, Tensor], where: str | Path = "<state dict>") -> dict[str, Tensor]:
+    """Replace each `<name>.weight_g`/`<name>.weight_v` pair by `<name>.weight` = g·v/‖v‖.
+    Half a pair, or a pair that is not two tensors of matching shape, is an error naming it."""
     folded = {}
     for key, value in state.items():
+        name = key.removesuffix(".weight_g").removesuffix(".weight_v")
+        partner = f"{name}.weight_v" if key.endswith(".weight_g") else f"{name}.weight_g"
+        if key.endswith((".weight_g", ".weight_v")) and not isinstance(state.get(partner), Tensor):
+            raise BadInputError(where, f"{key} has no weight-norm partner tensor {partner}")
         if key.endswith(".weight_g"):
             continue
         if key.endswith(".weight_v"):
-            name = key[: -len(".weight_v")]
             g = state[f"{name}.weight_g"]
+            pair = value.dim() == g.dim() and value.shape[0] == g.shape[0]
+            pair = pair and value.is_floating_point() and g.is_floating_point()
+            if not pair or any(size != 1 for size in g.shape[1:]):
+                raise BadInputError(where, f"{key} and {name}.weight_g do not form a weight-norm pair")
             norm = torch.linalg.vector_norm(value, dim=tuple(range(1, value.dim())), keepdim=True)
             folded[f"{name}.weight"] = value * (g / norm)
         else:
@@ -89,18 +97,11 @@ def load_nsf_hifigan(path: str | Path) -> NsfHifiGan:
     except json.JSONDecodeError as error:
         raise BadInputError(config_path, f"not valid JSON ({error})") from error
     config = config_from_json(config_data, config_path)
-    try:
-        data = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise BadInputError(
-            checkpoint,
-            "holds Python objects beyond tensors and plain data, which Timbrel refuses to unpickle",
-        ) from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise BadInputError(checkpoint, f"not a readable PyTorch checkpoint ({error})") from error
+    data = read_torch_file(checkpoint, "NSF-HiFiGAN checkpoint")
     if not isinstance(data, dict) or not isinstance(data.get("generator"), dict):
         raise BadInputError(checkpoint, "expected {'generator': state_dict} (an NSF-HiFiGAN release file)")
-    state = fold_weight_norm(data["generator"])
+    check_finite(data["generator"], checkpoint, "generator weights")  # under the file's own key names
+    state = fold_weight_norm(data["generator"], checkpoint)
     model = NsfHifiGan(config)
     load_strict(model, state, checkpoint, f"generator weights for {config_path.name}")
     return model.eval()

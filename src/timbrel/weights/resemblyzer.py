@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from timbrel.core.errors import BadInputError
 from timbrel.features.voice_encoder import VoiceEncoder, VoiceEncoderConfig
 from timbrel.weights.packaged import find_packaged_weight
 from timbrel.weights.strict import check_state
+from timbrel.weights.torch_file import read_torch_file
 
 _TRAINING_ONLY = ("similarity_weight", "similarity_bias")
 
@@ -29,10 +28,7 @@ def find_voice_encoder_weights(path: str | Path | None = None) -> Path:
 def load_voice_encoder(path: str | Path | None = None) -> VoiceEncoder:
     """pretrained.pt (found as ``find_voice_encoder_weights`` does) -> VoiceEncoder, eval mode, CPU."""
     path = find_voice_encoder_weights(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise BadInputError(path, f"not a loadable Resemblyzer weight file ({error})") from error
+    data = read_torch_file(path, "Resemblyzer weight file")
     if not isinstance(data, dict) or not isinstance(data.get("model_state"), dict):
         raise BadInputError(path, "not a Resemblyzer checkpoint (no 'model_state' table)")
     state_dict = {k: v for k, v in data["model_state"].items() if k not in _TRAINING_ONLY}

@@ -7,17 +7,16 @@ training config (`cfg['model']` holds the DiT constructor arguments) and `cfg['s
 from __future__ import annotations
 
 import logging
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from timbrel.core.errors import BadInputError
 from timbrel.models.rift.dit import DiT, DiTConfig
 from timbrel.weights.strict import load_strict
+from timbrel.weights.torch_file import read_torch_file
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +52,7 @@ class RiftCheckpoint:
 def read_lightning_file(path: str | Path) -> dict[str, Any]:
     """The checkpoint as plain data; never unpickles code."""
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "no such checkpoint file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise BadInputError(
-            path,
-            "the checkpoint holds Python objects beyond tensors and plain data, which Timbrel refuses to "
-            "unpickle (a model file must not be able to run code). RIFT-SVC's own checkpoints store only "
-            "plain data; re-save this one with its cfg converted to plain dicts. Loader said: "
-            f"{str(error).splitlines()[0]}",
-        ) from error
-    except (RuntimeError, EOFError, OSError) as error:
-        raise BadInputError(path, f"not a readable PyTorch checkpoint ({error})") from error
+    data = read_torch_file(path, "RIFT-SVC checkpoint")
     if not isinstance(data, dict):
         raise BadInputError(path, f"expected a dict at the top level, got {type(data).__name__}")
     return data

@@ -18,6 +18,7 @@ from torch import Tensor
 from timbrel.core.errors import BadInputError
 from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig
 from timbrel.weights.strict import check_state
+from timbrel.weights.torch_file import read_torch_file
 
 _UNUSED_PREFIXES = ("unet.tf.",)  # RIFT's E2E0 builds a TimbreFilter its forward pass never calls
 
@@ -55,13 +56,7 @@ def rmvpe_config_from_state_dict(state_dict: dict[str, Tensor]) -> E2EConfig:
 def load_rmvpe(path: str | Path, map_location: str | torch.device = "cpu") -> E2E:
     """rmvpe.pt or RIFT's model.pt -> E2E in eval mode, float32, on map_location."""
     path = Path(path)
-    try:
-        data = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise BadInputError(path, "no such file") from None
-    except Exception as error:
-        raise BadInputError(path, f"not a loadable RMVPE weight file ({error})") from error
-    return rmvpe_from_state_dict(data, path)
+    return rmvpe_from_state_dict(read_torch_file(path, "RMVPE weight file"), path).to(map_location)
 
 
 def rmvpe_from_state_dict(data: dict, path: str | Path = "<state dict>") -> E2E:

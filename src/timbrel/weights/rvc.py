@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
-import re
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -34,6 +32,7 @@ from timbrel.models.rvc.config import CONTENT_DIM, SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.strict import check_state, load_strict
+from timbrel.weights.torch_file import read_torch_file
 
 _SAMPLE_RATE_LABELS = {32000: "32k", 40000: "40k", 48000: "48k"}
 _POSTERIOR_PREFIX = "enc_q."
@@ -77,19 +76,7 @@ class TrainingCheckpoint:
 
 def load_file(path: str | Path) -> Any:
     """``torch.load(path, weights_only=True)`` with errors that name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "no such file")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        raise BadInputError(
-            path,
-            "refused: loading it would run code or build objects beyond tensors and plain "
-            f"containers, which a weights file never needs ({_unpickler_reason(error)})",
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise BadInputError(path, f"cannot be read as a torch file: {_first_line(error)}") from None
+    return read_torch_file(path)
 
 
 def read_voice_model(path: str | Path) -> VoiceModelFile:
@@ -101,15 +88,13 @@ def read_voice_model(path: str | Path) -> VoiceModelFile:
         raise BadInputError(
             path, f"not an RVC voice model: expected 'weight' and 'config' entries, found {keys}"
         )
-    weights = data["weight"]
-    if not isinstance(weights, Mapping) or not all(isinstance(v, Tensor) for v in weights.values()):
-        raise BadInputError(path, "'weight' is not a mapping of names to tensors")
+    weights = _tensor_table(data["weight"], path, "weight")
     weights = {k: v for k, v in weights.items() if not k.startswith(_POSTERIOR_PREFIX)}
     version = data.get("version", "v1")
     use_f0 = data.get("f0", 1)
-    if version not in CONTENT_DIM:
+    if not isinstance(version, str) or version not in CONTENT_DIM:
         raise BadInputError(path, f"version {version!r} is not one of {sorted(CONTENT_DIM)}")
-    if use_f0 not in (0, 1):
+    if not isinstance(use_f0, int) or use_f0 not in (0, 1):
         raise BadInputError(path, f"f0 {use_f0!r} is not 0 or 1")
     _check_variant(path, weights, version, bool(use_f0))
     if "emb_g.weight" not in weights:
@@ -197,8 +182,8 @@ def read_training_f0_stats(model_path: str | Path) -> F0Stats | None:
         return None
     try:
         return F0Stats.from_dict(data["training_f0_hz"])
-    except (KeyError, TypeError, ValueError) as error:
-        raise BadInputError(path, f"bad training_f0_hz entry: {error}") from error
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise BadInputError(path, f"bad training_f0_hz entry: {type(error).__name__} {error}") from None
 
 
 def read_sidecar(path: Path) -> dict[str, Any]:
@@ -209,8 +194,14 @@ def read_sidecar(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise BadInputError(path, "a sidecar must hold a JSON object")
     version = data.get("format_version", SIDECAR_FORMAT_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise BadInputError(path, f"format_version {version!r} is not a positive whole number")
     if version > SIDECAR_FORMAT_VERSION:
         raise BadInputError(path, f"format_version {version} is newer than this Timbrel reads")
+    if data.get("family", "rvc") != "rvc":
+        raise BadInputError(path, f"family {data['family']!r} is not 'rvc'")
+    if not isinstance(data.get("training_f0_hz", {}), dict):
+        raise BadInputError(path, "training_f0_hz is not a JSON object")
     return data
 
 
@@ -240,9 +231,7 @@ def read_training_checkpoint(path: str | Path) -> TrainingCheckpoint:
     if not isinstance(data, Mapping) or "model" not in data:
         keys = sorted(data) if isinstance(data, Mapping) else type(data).__name__
         raise BadInputError(path, f"not an RVC training checkpoint: expected a 'model' entry, found {keys}")
-    model = data["model"]
-    if not isinstance(model, Mapping) or not all(isinstance(v, Tensor) for v in model.values()):
-        raise BadInputError(path, "'model' is not a mapping of names to tensors")
+    model = _tensor_table(data["model"], path, "model")
     iteration = data.get("iteration")
     learning_rate = data.get("learning_rate")
     optimizer = data.get("optimizer")
@@ -336,6 +325,15 @@ def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, Tensor], 
     load_strict(module, state_dict, path)
 
 
+def _tensor_table(table: Any, path: Path, entry: str) -> Mapping[str, Tensor]:
+    if not isinstance(table, Mapping):
+        raise BadInputError(path, f"{entry!r} is not a mapping of names to tensors")
+    others = sorted(str(k) for k, v in table.items() if not isinstance(v, Tensor))
+    if others:
+        raise BadInputError(path, f"{entry!r} holds entries that are not tensors: {others[:5]}")
+    return table
+
+
 def _check_variant(path: Path, weights: Mapping[str, Tensor], version: str, use_f0: bool) -> None:
     """The declared (version, f0) must agree with the tensors, or the reference could not load it either."""
     if "enc_p.emb_phone.weight" not in weights:
@@ -376,14 +374,3 @@ def _save(path: str | Path, data: Any) -> None:
     buffer = io.BytesIO()
     torch.save(data, buffer)
     write_bytes_atomic(path, buffer.getvalue())
-
-
-def _unpickler_reason(error: BaseException) -> str:
-    """torch's refusal names the offending global after its advice paragraph; keep just that."""
-    match = re.search(r"Unsupported global: GLOBAL \S+|Unsupported operand[^\n]*", str(error))
-    return match.group(0) if match else _first_line(error)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

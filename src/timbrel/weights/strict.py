@@ -18,25 +18,35 @@ def check_state(
     what: str = "weights",
     ignored: Collection[str] = (),
 ) -> None:
-    """Raise BadInputError naming missing, unexpected and mis-shaped keys. Key collections without
-    tensors are compared by name only; ``ignored`` keys may be present without being expected."""
+    """Raise BadInputError naming missing, unexpected, mis-shaped, mistyped and non-finite keys.
+    Key collections without tensors are compared by name only; ``ignored`` keys may be present
+    without being expected. A key whose model tensor is floating point must hold a floating-point
+    tensor of finite values (an integer tensor would be cast silently, and NaN weights only show
+    as a silent output)."""
     missing = sorted(k for k in expected if k not in found)
     unexpected = sorted(k for k in found if k not in expected and k not in ignored)
-    mis_shaped = []
+    mis_shaped, mistyped, non_finite = [], [], []
     if isinstance(found, Mapping) and isinstance(expected, Mapping):
         for key, value in found.items():
-            if (
-                key in expected
-                and hasattr(value, "shape")
-                and tuple(value.shape) != tuple(expected[key].shape)
-            ):
-                mis_shaped.append(f"{key}: file {tuple(value.shape)}, model {tuple(expected[key].shape)}")
+            if key not in expected:
+                continue
+            model_value = expected[key]
+            if not isinstance(value, torch.Tensor):
+                mistyped.append(f"{key}: file {type(value).__name__}, model a tensor")
+            elif tuple(value.shape) != tuple(model_value.shape):
+                mis_shaped.append(f"{key}: file {tuple(value.shape)}, model {tuple(model_value.shape)}")
+            elif model_value.is_floating_point() and not value.is_floating_point():
+                mistyped.append(f"{key}: file {value.dtype}, model {model_value.dtype}")
+            elif value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                non_finite.append(key)
     problems = [
         f"{label} {items}"
         for label, items in (
             ("missing", missing),
             ("unexpected", unexpected),
             ("mis-shaped", sorted(mis_shaped)),
+            ("of the wrong type", sorted(mistyped)),
+            ("with NaN or infinite values", sorted(non_finite)),
         )
         if items
     ]
@@ -50,3 +60,16 @@ def load_strict(
     """``module.load_state_dict(state, strict=True)`` after ``check_state`` has named any bad key."""
     check_state(state, module.state_dict(), where, what)
     module.load_state_dict(state, strict=True)
+
+
+def check_finite(state: Mapping[str, Any], where: str | Path, what: str = "weights") -> None:
+    """Raise BadInputError naming the floating-point tensors that hold NaN or infinite values."""
+    bad = sorted(
+        key
+        for key, value in state.items()
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(value.isfinite().all())
+    )
+    if bad:
+        raise BadInputError(
+            where, f"{what} hold NaN or infinite values: {bad[:5]}" + (" ..." if len(bad) > 5 else "")
+        )

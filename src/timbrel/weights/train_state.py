@@ -14,6 +14,7 @@ import torch
 
 from timbrel.core.errors import BadInputError
 from timbrel.core.files import write_bytes_atomic
+from timbrel.weights.torch_file import read_torch_file
 
 FORMAT_VERSION = 1
 
@@ -25,13 +26,7 @@ def write_state(path: str | Path, state: dict[str, Any]) -> None:
 
 
 def read_state(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "no such file")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise BadInputError(path, f"cannot be read as a training state: {error}") from None
+    data = read_torch_file(path, "training state")
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         raise BadInputError(path, f"not a training state of format version {FORMAT_VERSION}")
     return data["state"]

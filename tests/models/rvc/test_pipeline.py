@@ -35,6 +35,7 @@ def e2e(fixtures):
         index_rate=given["index_rate"],
         protect=given["protect"],
         rms_mix_rate=given["rms_mix_rate"],
+        filter_radius=given["filter_radius"],  # pm: the reference ignores it, and so must we
         speaker=given["sid"],
         output_sample_rate=given["resample_sr"] or None,
         chunking=chunking,

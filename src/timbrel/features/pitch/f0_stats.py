@@ -49,8 +49,8 @@ class F0Stats:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> F0Stats:
         median = float(data["median"])
-        if not median > 0:
-            raise ValueError(f"median f0 must be positive, got {median}")
+        if not 0 < median < math.inf:
+            raise ValueError(f"median f0 must be positive and finite, got {median}")
         return cls(
             median_hz=median,
             quantiles_hz={float(q): float(v) for q, v in data.get("quantiles", {}).items()},

@@ -90,6 +90,26 @@ class SynthesizerConfig:
             raise ConfigError(f"p_dropout {self.p_dropout} is not in [0, 1)")
         if self.n_speakers < 1:
             raise ConfigError(f"n_speakers {self.n_speakers} must be at least 1")
+        sizes = {
+            "sample_rate": self.sample_rate,
+            "spec_channels": self.spec_channels,
+            "segment_frames": self.segment_frames,
+            "inter_channels": self.inter_channels,
+            "hidden_channels": self.hidden_channels,
+            "filter_channels": self.filter_channels,
+            "n_heads": self.n_heads,
+            "kernel_size": self.kernel_size,
+            "upsample_initial_channel": self.upsample_initial_channel,
+            "gin_channels": self.gin_channels,
+        }
+        for name, value in sizes.items():
+            if value < 1:
+                raise ConfigError(f"{name} {value} must be positive")
+        if (
+            min((*self.upsample_rates, *self.upsample_kernel_sizes, *self.resblock_kernel_sizes), default=1)
+            < 1
+        ):
+            raise ConfigError("upsample rates and kernel sizes must be positive")
 
     @property
     def content_dim(self) -> int:

@@ -22,7 +22,7 @@ from timbrel.audio.io import conform
 from timbrel.audio.resample import resample
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
-from timbrel.core.errors import UnusableAudioError
+from timbrel.core.errors import ModelOutputError, UnusableAudioError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.features.pitch.base import PitchExtractor
@@ -39,6 +39,7 @@ WINDOW = 160  # samples per f0 frame at 16 kHz
 INPUT_PEAK = 0.95
 OUTPUT_PEAK = 0.99
 SMALL_GPU_GB = 4  # RVC's config: GPUs with at most this much memory take the small chunking
+MEDIAN_FILTERED_METHODS = ("harvest",)  # Pipeline.get_f0 median-filters no other method's curve
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ class RVCConvertOptions:
 
     quiet_point_rule: "current" sums |x| over each window to find cut points; "classic" (2023 RVC)
     takes |sum x|. fill_unvoiced: the current reference interpolates f0 through unvoiced frames,
-    classic RVC leaves them at 0 Hz, which is what lets ``protect`` act.
+    classic RVC leaves them at 0 Hz, which is what lets ``protect`` act. filter_radius: >= 3
+    median-filters the harvest curve; the reference ignores it for every other method.
 
     Beyond RVC: auto_key adds the whole-semitone shift that moves the input's median f0 to the
     voice's training median (needs the model's f0 statistics). formant_shift_semitones moves the
@@ -244,8 +246,9 @@ class RVCVoice:
         f0 = None
         if self.synthesizer.config.use_f0:
             raw = self.pitch_extractor(options.f0_method).extract(padded).f0_hz
+            filter_radius = options.filter_radius if options.f0_method in MEDIAN_FILTERED_METHODS else 0
             f0 = rvc_inference_f0(
-                raw, n_frames, self._key_shift(raw, options), options.fill_unvoiced, options.filter_radius
+                raw, n_frames, self._key_shift(raw, options), options.fill_unvoiced, filter_radius
             )
         pieces = []
         start = 0
@@ -276,6 +279,8 @@ class RVCVoice:
             )  # the reference scales its float32 output in place
         if options.output_sample_rate is not None and options.output_sample_rate != self.sample_rate:
             converted = resample(converted, self.sample_rate, options.output_sample_rate)
+        if not np.isfinite(converted).all():  # int16 conversion would turn them into silence or noise
+            raise ModelOutputError("the voice model produced NaN or infinite samples; nothing was written")
         return to_int16(converted)
 
     def _key_shift(self, raw_f0_hz: np.ndarray, options: RVCConvertOptions) -> float:
