@@ -58,7 +58,7 @@ def _convert(runner: CliRunner, root, model, tmp_path, *extra):
     return runner.invoke(
         app,
         ["convert", str(root / "input_short.wav"), "-o", str(tmp_path / "out.wav"), "--model", str(model),
-         "--hubert", str(root / "hubert"), "--f0-method", "pm", *map(str, extra)],
+         "--hubert", str(root / "hubert"), "--f0-method", "pm", "--device", "cpu", *map(str, extra)],
     )  # fmt: skip
 
 

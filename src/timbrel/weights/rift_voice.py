@@ -63,7 +63,7 @@ def write_speaker_f0_stats(
     "quantiles": {...}, "voiced_frames": n}}}`` (speakers without statistics left out); other keys
     already there are kept."""
     path = sidecar_path(model_path)
-    data = read_sidecar(path) if path.is_file() else {}
+    data = read_sidecar(path, family="rift") if path.is_file() else {}
     data.update(
         family="rift",
         format_version=SIDECAR_FORMAT_VERSION,
@@ -77,7 +77,7 @@ def write_speaker_f0_stats(
 def read_speaker_f0_stats(model_path: str | Path) -> dict[str, F0Stats] | None:
     """The speakers' f0 statistics from a RIFT model's sidecar, or None without them."""
     path = sidecar_path(model_path)
-    return speaker_f0_stats_from_sidecar(read_sidecar(path), path) if path.is_file() else None
+    return speaker_f0_stats_from_sidecar(read_sidecar(path, family="rift"), path) if path.is_file() else None
 
 
 def speaker_f0_stats_from_sidecar(data: Mapping[str, Any], where: Path) -> dict[str, F0Stats] | None:

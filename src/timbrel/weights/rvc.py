@@ -186,7 +186,8 @@ def read_training_f0_stats(model_path: str | Path) -> F0Stats | None:
         raise BadInputError(path, f"bad training_f0_hz entry: {type(error).__name__} {error}") from None
 
 
-def read_sidecar(path: Path) -> dict[str, Any]:
+def read_sidecar(path: Path, family: str = "rvc") -> dict[str, Any]:
+    """The checked JSON of a Timbrel sidecar of the given model family."""
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as error:
@@ -198,8 +199,8 @@ def read_sidecar(path: Path) -> dict[str, Any]:
         raise BadInputError(path, f"format_version {version!r} is not a positive whole number")
     if version > SIDECAR_FORMAT_VERSION:
         raise BadInputError(path, f"format_version {version} is newer than this Timbrel reads")
-    if data.get("family", "rvc") != "rvc":
-        raise BadInputError(path, f"family {data['family']!r} is not 'rvc'")
+    if data.get("family", "rvc") != family:
+        raise BadInputError(path, f"family {data['family']!r} is not {family!r}")
     if not isinstance(data.get("training_f0_hz", {}), dict):
         raise BadInputError(path, "training_f0_hz is not a JSON object")
     return data
