@@ -82,7 +82,7 @@ def test_import_refuses_bad_files_and_taken_names(workspace, fixtures, tmp_path)
     model, index = rvc_files(fixtures)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"junk")
-    with pytest.raises(BadInputError, match="cannot be read"):
+    with pytest.raises(BadInputError, match="not a PyTorch checkpoint"):
         import_model(workspace, "junk", junk)
     with pytest.raises(BadInputError, match="not a voice model"):
         import_model(workspace, "idx", index)
