@@ -198,10 +198,20 @@ def test_live_converts_between_real_devices(fixtures, tmp_path, pulse):
     np.testing.assert_allclose(io.load(rerun).mono[block : block + len(given)], given, rtol=0, atol=1e-5)
 
     heard = np.fromfile(recorded, dtype=np.float32)
-    sounding = np.flatnonzero(np.abs(given) > 1e-4)
-    segment = given[sounding[0] : sounding[-1] + 1]
-    at = _alignment(heard, segment)
-    # the monitor recording can glitch on a busy machine (not yet understood: see the branch report);
-    # most of what the engine produced must still be heard sample for sample
-    equal = np.abs(heard[at : at + len(segment)] - segment) <= 1e-6
-    assert equal.mean() > 0.8, equal.mean()
+    assert _share_heard_exactly(heard, given) > 0.8
+
+
+def _share_heard_exactly(heard: np.ndarray, given: np.ndarray, piece: int = RATE // 10) -> float:
+    """The share of the sounding 100 ms pieces of ``given`` that ``heard`` holds sample for sample.
+
+    A loaded machine can make the PulseAudio monitor drop or insert a few milliseconds; one
+    alignment of the whole recording then misplaces everything after the glitch, so each piece is
+    found on its own."""
+    pieces = [given[i : i + piece] for i in range(0, len(given) - piece + 1, piece)]
+    sounding = [p for p in pieces if np.abs(p).max() > 1e-3]
+    assert sounding, "the engine produced no sounding 100 ms piece"
+    found = 0
+    for p in sounding:
+        at = _alignment(heard, p)
+        found += bool(np.all(np.abs(heard[at : at + piece] - p) <= 1e-6))
+    return found / len(sounding)
