@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from timbrel.core.files import (
@@ -17,6 +19,16 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     write_text_atomic(target, "two")
     assert target.read_text() == "two"
     assert [p.name for p in target.parent.iterdir()] == ["a.txt"]
+
+
+def test_atomic_write_gives_the_mode_a_plain_write_gives(tmp_path):
+    plain, atomic = tmp_path / "plain.txt", tmp_path / "atomic.txt"
+    plain.write_text("x")
+    write_text_atomic(atomic, "x")
+    assert atomic.stat().st_mode == plain.stat().st_mode
+    os.chmod(atomic, 0o640)
+    write_text_atomic(atomic, "y")
+    assert atomic.stat().st_mode & 0o777 == 0o640
 
 
 def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
