@@ -73,7 +73,7 @@ NO_FILE_ROUTES = {
 }
 # "../" as a client may spell it to slip past a filter: percent-encoded (either case, in part,
 # twice), overlong UTF-8, a backslash, a pattern that a filter removing "../" once turns into
-# "../", and a path parameter.
+# "../", and one with a path parameter (..;/).
 PARENT_STEPS = (
     "../", "%2e%2e%2f", "%2E%2E%2F", "..%2f", "%2e%2e/", ".%2e/", "%252e%252e%252f", "..%252f",
     "%c0%ae%c0%ae%c0%af", "..%5c", "....//", "..;/",
@@ -98,6 +98,7 @@ def outside(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def upload_folder(tmp_path_factory) -> Path:
+    """Where the server keeps uploads (gradio's GRADIO_TEMP_DIR)."""
     return tmp_path_factory.mktemp("gradio-uploads")
 
 
@@ -267,9 +268,7 @@ def reference_settings(settings: dict) -> dict[str, object]:
     }
 
 
-def test_file_inputs_cannot_name_files_outside_the_workspace(
-    server, outside, links, convert_event, e2e, tmp_path
-):
+def test_file_inputs_cannot_name_files_outside_the_workspace(server, outside, links, convert_event, e2e):
     """Uploads are named by the server's path of the upload, and models, indexes and folders by
     workspace paths: a client that writes another path gets an error and nothing is read."""
     url, workspace = server
@@ -302,7 +301,7 @@ def test_file_inputs_cannot_name_files_outside_the_workspace(
     assert not copies, f"the secret was copied into the workspace: {copies}"
 
 
-def test_uploads_over_the_limit_are_refused(server, upload_folder, tmp_path):
+def test_an_upload_over_the_limit_is_refused_however_it_is_sent(server, upload_folder, tmp_path):
     url, _ = server
     limit = MAX_UPLOAD_MB * 2**20
     big, small = tmp_path / "big.wav", tmp_path / "small.wav"
@@ -381,7 +380,7 @@ def test_concurrent_conversions_each_get_their_own_result(server, convert_event,
         assert np.array_equal(audio, soundfile.read(str(written), dtype="int16")[0])
         if name == "whole":
             assert len(audio) == case["output_samples"]
-            parity.pcm_close(audio, expected, float_tolerance=e2e_float_tolerance(voice), what=f"{run}")
+            parity.pcm_close(audio, expected, float_tolerance=e2e_float_tolerance(voice), what=run)
         else:
             assert np.array_equal(audio, alone[name]), (
                 f"{name} converted at once with others differs from alone"
