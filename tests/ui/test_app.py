@@ -7,13 +7,7 @@ Needs Debian's chromium (apt-get install -y chromium) and Playwright's Python pa
 from __future__ import annotations
 
 import io
-import json
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +17,7 @@ import soundfile
 from tests import parity
 from tests.conftest import require, require_module
 from tests.models.rvc.test_pipeline import e2e_float_tolerance
+from tests.ui.conftest import MAX_UPLOAD_MB
 
 require_module("gradio", "the web UI needs the [ui] extra (pip install gradio)")
 
@@ -43,82 +38,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
-START_TIMEOUT_S = 90
-MAX_UPLOAD_MB = 1  # the fixture clips are smaller
 STEP_TIMEOUT_MS = 60_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_serving(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"`timbrel ui` exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"`timbrel ui` did not answer within {START_TIMEOUT_S} s:\n{log.read_text()}")
-
-
-@pytest.fixture(scope="module")
-def e2e(fixtures):
-    root = fixtures / "rvc" / "e2e"
-    return root, json.loads((root / "settings.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def rift_e2e(fixtures):
-    root = fixtures / "rift" / "e2e"
-    return root, json.loads((root / "settings.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, e2e, rift_e2e):
-    """`timbrel ui` on a free local port, over a workspace holding the fixtures' tiny RVC and RIFT
-    models, with the fixtures' standard weights as its settings."""
-    root, settings = e2e
-    rift_root, _ = rift_e2e
-    pretrained = rift_root / "pretrained"
-    workspace = tmp_path_factory.mktemp("ui") / "workspace"
-    models = workspace / "models" / "e2etiny"
-    models.mkdir(parents=True)
-    for name in (settings["model_file"], settings["index_file"]):
-        shutil.copyfile(root / name, models / name)
-    (workspace / "models" / "rift").mkdir()
-    rift_model = next(rift_root.glob("*.ckpt"))
-    shutil.copyfile(rift_model, workspace / "models" / "rift" / rift_model.name)
-    port = free_port()
-    log = workspace.parent / "server.log"
-    with log.open("w") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "timbrel", "ui", "--workspace", str(workspace), "--port", str(port),
-                "--hubert", str(root / "hubert"), "--max-upload-mb", str(MAX_UPLOAD_MB),
-                "--rmvpe", str(next(pretrained.glob("rmvpe/*.pt"))),
-                "--contentvec", str(next(pretrained.glob("content-vec*"))),
-                "--vocoder", str(next(pretrained.glob("nsf_hifigan*"))),
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_until_serving(url, process, log)
-        yield url, workspace
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,13 @@ import logging
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 import timbrel
 from timbrel.core.device import CPU, Placement
 from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
+from timbrel.ui.http_guard import RefuseUnusablePaths
 from timbrel.ui.tabs import convert, dataset, features, index, models, train
 from timbrel.ui.workspace import Workspace
 
@@ -93,4 +95,5 @@ def serve(
         show_error=True,
         ssr_mode=False,
         inbrowser=False,
+        app_kwargs={"middleware": [Middleware(RefuseUnusablePaths)]},
     )
