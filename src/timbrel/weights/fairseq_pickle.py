@@ -116,7 +116,7 @@ def _pickle_globals(path: Path) -> set[str]:
             # legacy torch.save: magic number, protocol, system info, then the object
             return _globals_in_stream(stream, pickles=4)
     except (pickle.UnpicklingError, ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
-        raise BadInputError(path, f"not a readable {WHAT} (truncated or corrupt?): {error}") from error
+        raise BadInputError(path, f"not a readable {WHAT}: {error}") from error
 
 
 def _globals_in_stream(stream: Any, pickles: int) -> set[str]:
