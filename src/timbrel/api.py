@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,6 @@ import torch
 
 from timbrel.audio import io
 from timbrel.core import device as devices
-from timbrel.core.audio import Audio
 from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import remove_stale_temporaries, visible_files
@@ -24,37 +23,22 @@ from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
 from timbrel.eval.report import write_report as write_eval_report
 from timbrel.features.extract_rift import RIFTExtractConfig, extract_rift_features, list_utterances
 from timbrel.features.extract_rvc import RVCExtractConfig, extract_rvc_features
-from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.infer.batch import convert_files
-from timbrel.infer.live import AudioDevice, LiveStats, list_devices, run_live
+from timbrel.infer.live import LiveStats, list_devices, run_live, save_blocks, stream_through_file
 from timbrel.infer.streaming import StreamingConverter, StreamSettings, StreamStats
 from timbrel.models.base import VoiceModel
-from timbrel.models.rift.pipeline import RIFTConvertOptions
-from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
+from timbrel.models.registry import FAMILIES, RIFT, RVC, Family, WeightPaths, family_of_file
+from timbrel.models.rvc.pipeline import RVCVoice
 from timbrel.models.rvc.retrieval import build_index, index_file_name
-from timbrel.weights.bundle import is_bundle, read_bundle
+from timbrel.weights import describe, rvc_tools, voice_bundle
+from timbrel.weights.bundle import BundleContents, bundle_name, read_bundle
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_hubert
 from timbrel.weights.pitch_models import PitchModels
-from timbrel.weights.rift_voice import (
-    load_rift_feature_models,
-    load_rift_voice,
-    speaker_f0_stats_from_sidecar,
-)
-from timbrel.weights.rvc import build_synthesizer, load_voice_model, read_training_f0_stats
-from timbrel.weights.rvc_index import index_from_bytes, read_index, write_index
-from timbrel.weights.voice_bundle import rift_checkpoint, rvc_voice_file
+from timbrel.weights.rift_voice import load_rift_feature_models
+from timbrel.weights.rvc_index import write_index
 
-
-def find_audio(paths: list[str | Path]) -> list[Path]:
-    """Files given directly, plus the audio files (by extension) found under given folders, sorted."""
-    found: list[Path] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            found += io.audio_files_under(path)
-        else:
-            found.append(path)
-    return found
+find_audio = io.find_audio
 
 
 def check(
@@ -144,36 +128,18 @@ def load(
     ``convert_options`` takes its precision unless told otherwise. ``say`` hears what auto picked.
     ``engine``: torch, or onnx (RVC: the synthesizer runs as an ONNX graph in onnxruntime)."""
     path = Path(model)
-    family = model_family(path)
+    family, source = _open_model(path)
     if engine not in ENGINES:
         raise BadInputError(path, f"engine {engine!r} is not one of {list(ENGINES)}")
-    if engine == "onnx" and family != "rvc":
-        raise BadInputError(path, "the onnx engine converts RVC models; RIFT graphs are exported only")
+    if engine == "onnx" and not family.onnx_engine:
+        onnx = ", ".join(f.name.upper() for f in FAMILIES.values() if f.onnx_engine)
+        exported_only = f"{family.name.upper()} graphs are exported only"
+        raise BadInputError(path, f"the onnx engine converts {onnx} models; {exported_only}")
     placement = devices.resolve(device, precision, say=say)
-    if is_bundle(path):
-        voice: Any = _load_bundle(
-            read_bundle(path), index, hubert, rmvpe, contentvec, vocoder, placement.device
-        )
-    elif family == "rvc":
-        synthesizer = load_voice_model(path)
-        retrieval = read_index(index) if index is not None else None
-        if retrieval is not None and retrieval.dim != synthesizer.config.content_dim:
-            raise BadInputError(
-                index,
-                f"holds {retrieval.dim}-dimensional features; the {synthesizer.config.version} model "
-                f"{path.name} uses {synthesizer.config.content_dim}",
-            )
-        voice = RVCVoice(
-            synthesizer.to(placement.device),
-            load_hubert(find_weight("hubert", hubert)).to(placement.device),
-            PitchModels(rmvpe, placement.device),
-            retrieval,
-            read_training_f0_stats(path),
-        )
-    else:
-        voice = load_rift_voice(path, contentvec, rmvpe, vocoder, device=placement.device)
+    weights = WeightPaths(index, hubert, rmvpe, contentvec, vocoder)
+    voice: Any = family.resolve("loader")(source, weights, placement.device)
     if engine == "onnx":
-        voice.synthesizer = _onnx_synthesizer(voice.synthesizer.cpu(), path)
+        family.resolve("onnx_engine")(voice, path)
     voice.placement = placement
     return voice
 
@@ -181,74 +147,30 @@ def load(
 ENGINES = ("torch", "onnx")
 
 
-def _onnx_synthesizer(synthesizer: Any, source: Path) -> Any:
-    """The synthesizer exported to ONNX (in a temporary folder) and opened in onnxruntime."""
-    import tempfile
-
-    from timbrel.weights.onnx_graphs import OnnxSynthesizer, export_rvc_synthesizer
-
-    with tempfile.TemporaryDirectory(prefix="timbrel-onnx-") as folder:
-        graph = export_rvc_synthesizer(synthesizer, Path(folder) / "synthesizer.onnx", source)
-        return OnnxSynthesizer.open(graph)
-
-
-def _load_bundle(contents, index, hubert, rmvpe, contentvec, vocoder, device) -> VoiceModel:
-    """A verified bundle's voice; an index given beside it replaces the bundled one."""
-    if contents.family == "rift":
-        stats = speaker_f0_stats_from_sidecar(contents.sidecar or {}, contents.path)
-        return load_rift_voice(rift_checkpoint(contents), contentvec, rmvpe, vocoder, device, stats)
-    if index is not None:
-        retrieval = read_index(index)
-    elif contents.index is not None:
-        retrieval = index_from_bytes(contents.index, contents.path)
-    else:
-        retrieval = None
-    stats = contents.sidecar.get("training_f0_hz") if contents.sidecar else None
-    return RVCVoice(
-        build_synthesizer(rvc_voice_file(contents)).to(device),
-        load_hubert(find_weight("hubert", hubert)).to(device),
-        PitchModels(rmvpe, device),
-        retrieval,
-        F0Stats.from_dict(stats) if stats else None,
-    )
+def _open_model(path: Path) -> tuple[Family, Path | BundleContents]:
+    """The model's family and what its loader reads: the file, or the verified bundle's contents."""
+    if path.name.lower().endswith(".zip"):
+        contents = read_bundle(path)  # it refuses a family the registry lacks
+        return FAMILIES[contents.family], contents
+    return family_of_file(path), path
 
 
 def model_family(path: str | Path) -> str:
-    """'rvc' for RVC voice models (.pth), 'rift' for RIFT-SVC checkpoints (.ckpt); a Timbrel
-    bundle (.timbrel.zip) names its family inside."""
-    path = Path(path)
-    if path.name.lower().endswith(".zip"):
-        return read_bundle(path).family
-    families = {".pth": "rvc", ".ckpt": "rift"}
-    if path.suffix.lower() not in families:
-        raise BadInputError(
-            path,
-            f"unknown model file type {path.suffix!r}: expected an RVC .pth, a RIFT .ckpt or a "
-            "Timbrel bundle (.timbrel.zip)",
-        )
-    return families[path.suffix.lower()]
+    """The family name of a model file ('rvc' for .pth, 'rift' for .ckpt: timbrel.models.registry);
+    a Timbrel bundle (.timbrel.zip) names its family inside."""
+    return _open_model(Path(path))[0].name
 
 
-CONVERT_OPTIONS = {"rvc": RVCConvertOptions, "rift": RIFTConvertOptions}
-REFUSED_OPTIONS = {
-    "rift": {
-        "formant_shift_semitones": "RIFT cannot shift formants cleanly: its DiT draws the whole mel "
-        "spectrum, formants included, from the speaker and the f0, and the vocoder has no formant "
-        "control (RVC's stretch of the synthesizer's frames has no RIFT counterpart)"
-    }
-}
+CONVERT_OPTIONS = {family.name: family.options for family in FAMILIES.values()}
 
 
 def convert_options(model: VoiceModel, values: dict[str, Any]) -> Any:
     """The model family's typed options from plain values; a value the family lacks is an error.
     Without a precision the model's (from ``load``) is taken."""
     placement = getattr(model, "placement", None)
-    for name, reason in REFUSED_OPTIONS.get(model.family, {}).items():
-        if values.get(name):
-            raise ConfigError(f"{name}: {reason}")
     if "precision" not in values and placement is not None:
         values = {**values, "precision": placement.precision}
-    return from_dict(CONVERT_OPTIONS[model.family], values, where=f"{model.family} conversion options")
+    return FAMILIES[model.family].convert_options(values)
 
 
 def convert(
@@ -374,12 +296,8 @@ def train_rvc(
     each stage skips the work already done, and training continues from the newest checkpoint.
     ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult.
     ``logger``: another timbrel.train.logger.Logger to receive the figures (e.g. a live plot)."""
-    from dataclasses import replace
-
-    from timbrel.train.rvc import RVCTrainConfig
-    from timbrel.train.rvc import train_rvc as run_training
-
-    config = config if config is not None else RVCTrainConfig()
+    run_training = RVC.resolve("train")
+    config = config if config is not None else RVC.resolve("default_train_config")()
     if stage not in ("all", "train"):
         raise BadInputError(Path(experiment_dir), f"stage {stage!r} is not 'all' or 'train'")
     experiment_dir = Path(experiment_dir)
@@ -423,12 +341,8 @@ def train_rift(
     ``data_dir`` (with meta_info.json's ``split``) and extract the features there (ContentVec and
     RMVPE on the training device); each stage skips the work already done, as in ``train_rvc``,
     and ``result.stages`` holds their outcomes."""
-    from dataclasses import replace
-
-    from timbrel.train.rift import train_rift as run_training
-    from timbrel.train.rift_config import RIFTTrainConfig
-
-    config = config if config is not None else RIFTTrainConfig.finetune()
+    run_training = RIFT.resolve("train")
+    config = config if config is not None else RIFT.resolve("default_train_config")()
     stages = {}
     if recordings is not None:
         prepared = prepare_rift(recordings, data_dir, split=split, show_progress=show_progress)
@@ -457,94 +371,29 @@ def is_rift_dataset(path: str | Path) -> bool:
     return (Path(path) / rift.META_INFO_FILE).is_file()
 
 
-# Model tools -------------------------------------------------------------------------------
+# Model tools (timbrel.weights' functions, under the API's names) ---------------------------
 
-
-def describe_model(path: str | Path) -> Any:
-    """What a voice-model file is and holds (family, version, rate, f0, speakers, parameters,
-    epoch/step, info, sha256, sidecar) -> timbrel.weights.describe.ModelDescription."""
-    from timbrel.weights.describe import describe
-
-    return describe(path)
-
-
-def extract_voice_model(checkpoint: str | Path, output: str | Path, info: str = "") -> Path:
-    """RVC's small-model extraction: a G_*.pth -> an exported voice model (float16, no enc_q)."""
-    from timbrel.weights.rvc_tools import extract_voice_model as extract
-
-    return extract(checkpoint, output, info)
-
-
-def merge_voice_models(
-    first: str | Path,
-    second: str | Path,
-    output: str | Path,
-    alpha: float = 0.5,
-    group_alphas: dict[str, float] | None = None,
-    info: str | None = None,
-) -> Path:
-    """RVC's merge: alpha·first + (1 − alpha)·second per weight (per module group where given);
-    config and info from first. Refuses voices of different rates, versions or f0 settings."""
-    from timbrel.weights.rvc_tools import merge_voice_models as merge
-
-    return merge(first, second, output, alpha, group_alphas, info)
-
-
-def edit_model_info(
-    path: str | Path, output: str | Path, info: str | None = None, metadata: dict[str, str] | None = None
-) -> Path:
-    """A copy of a voice model with a new info string and metadata; the weights stay bit for bit."""
-    from timbrel.weights.rvc_tools import edit_voice_model_info
-
-    return edit_voice_model_info(path, output, info, metadata)
-
-
-def pack_voice(
-    model: str | Path,
-    output: str | Path,
-    index: str | Path | None = None,
-    license: str = "",
-    info: str | None = None,
-) -> Path:
-    """One-file bundle (.timbrel.zip): safetensors weights, the index, the f0 statistics sidecar,
-    a JSON config with the licence and the sha256 of each part."""
-    from timbrel.weights.voice_bundle import pack_voice as pack
-
-    return pack(model, output, index, license, info)
-
-
-def unpack_voice(bundle: str | Path, output_dir: str | Path) -> list[Path]:
-    """A bundle -> the reference's files (RVC .pth + .index, or RIFT-SVC .ckpt) and the sidecar."""
-    from timbrel.weights.voice_bundle import unpack_voice as unpack
-
-    return unpack(bundle, output_dir)
+describe_model = describe.describe
+extract_voice_model = rvc_tools.extract_voice_model
+merge_voice_models = rvc_tools.merge_voice_models
+edit_model_info = rvc_tools.edit_voice_model_info
+pack_voice = voice_bundle.pack_voice
+unpack_voice = voice_bundle.unpack_voice
 
 
 def export_onnx(model: str | Path, output_dir: str | Path, vocoder: str | Path | None = None) -> list[Path]:
     """ONNX graphs of a voice model into ``output_dir``: RVC -> ``<name>.onnx`` (the synthesizer,
     with RVC's ONNX inputs); RIFT -> ``<name>.dit.onnx`` (the velocity network) and, with
     ``vocoder`` (an NSF-HiFiGAN folder), ``nsf_hifigan.onnx``."""
-    from timbrel.weights import onnx_graphs
-    from timbrel.weights.bundle import bundle_name
-    from timbrel.weights.nsf_hifigan import load_nsf_hifigan
-    from timbrel.weights.rift import load_rift_checkpoint
-
-    path, output_dir = Path(model), Path(output_dir)
-    name = bundle_name(path) if is_bundle(path) else path.stem
-    contents = read_bundle(path) if is_bundle(path) else None
-    if model_family(path) == "rvc":
-        voice = rvc_voice_file(contents) if contents is not None else None
-        synthesizer = build_synthesizer(voice) if voice is not None else load_voice_model(path)
-        return [onnx_graphs.export_rvc_synthesizer(synthesizer, output_dir / f"{name}.onnx", path)]
-    rift = rift_checkpoint(contents) if contents is not None else load_rift_checkpoint(path)
-    written = [onnx_graphs.export_rift_dit(rift.model, output_dir / f"{name}.dit.onnx", path, rift.speakers)]
-    if vocoder is not None:
-        network = load_nsf_hifigan(vocoder)
-        written.append(onnx_graphs.export_nsf_hifigan(network, output_dir / "nsf_hifigan.onnx", vocoder))
-    return written
+    path = Path(model)
+    family, source = _open_model(path)
+    name = bundle_name(path) if isinstance(source, BundleContents) else path.stem
+    return family.resolve("onnx_export")(source, Path(output_dir), name, vocoder)
 
 
 # Realtime ----------------------------------------------------------------------------------
+
+audio_devices = list_devices  # the [live] extra
 
 
 def stream_settings(values: dict[str, Any]) -> StreamSettings:
@@ -568,23 +417,7 @@ def stream_file(
     """Push a file through the realtime engine block by block and write what a device would
     play: the input's length plus the latency, at the stream rate (float WAV/FLAC). The input is
     resampled to the stream rate first -> the StreamStats of the run."""
-    converter = streaming_converter(model, settings)
-    geometry = converter.geometry
-    samples = io.load(input_path, sample_rate=geometry.sample_rate).mono
-    samples = np.concatenate([samples, np.zeros(geometry.latency_samples, dtype=np.float32)])
-    stats = geometry.stats()
-    pieces = []
-    for start in range(0, len(samples), geometry.block):
-        began = time.perf_counter()
-        pieces.append(converter.push(samples[start : start + geometry.block]))
-        stats.compute_s.append(time.perf_counter() - began)
-    io.save(output_path, Audio.from_mono(np.concatenate(pieces), geometry.sample_rate), subtype="FLOAT")
-    return stats
-
-
-def audio_devices() -> list[AudioDevice]:
-    """The audio devices PortAudio sees (the [live] extra)."""
-    return list_devices()
+    return stream_through_file(streaming_converter(model, settings), input_path, output_path)
 
 
 def live(
@@ -608,9 +441,7 @@ def live(
     stats = run_live(
         converter, input_device, output_device, seconds, on_block, captured, produced, device_latency
     )
-    rate = converter.geometry.sample_rate
     for path, blocks in ((record_input, captured), (record_output, produced)):
         if path is not None:
-            samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-            io.save(path, Audio.from_mono(samples, rate), subtype="FLOAT")
+            save_blocks(path, blocks, converter.geometry.sample_rate)
     return stats

@@ -7,6 +7,7 @@ import torch
 
 from tests import parity
 from timbrel.core.errors import ConfigError
+from timbrel.features.mel import LogMelSpectrogram, MelConfig
 from timbrel.vocoders.nsf_hifigan import NsfHifiGanConfig, SourceDraws, harmonic_sines, vocoder_log_mel
 from timbrel.weights.nsf_hifigan import load_nsf_hifigan
 
@@ -76,6 +77,15 @@ def test_vocoder_mel_of_a_short_signal_pads_with_zeros():
     mel = vocoder_log_mel(torch.randn(1, 700) * 0.1, config)
     assert mel.shape == (1, config.n_mels, 1)
     assert torch.isfinite(mel).all()
+
+
+def test_vocoder_analysis_is_rifts_mel(fixtures):
+    """The vocoder hears what RIFT's DiT draws: same analysis, same numbers."""
+    release = fixtures / "rift" / "e2e" / "pretrained" / "nsf_hifigan_44.1k_hop512_128bin_2024.02"
+    assert NsfHifiGanConfig().analysis == MelConfig()
+    assert load_nsf_hifigan(release).config.analysis == MelConfig()
+    samples = torch.randn(2, 44100, generator=torch.Generator().manual_seed(0)) * 0.1
+    torch.testing.assert_close(vocoder_log_mel(samples, NsfHifiGanConfig()), LogMelSpectrogram()(samples))
 
 
 def test_inconsistent_config_is_rejected():

@@ -73,6 +73,17 @@ def audio_files_under(folder: str | Path) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and not p.is_dir())
 
 
+def find_audio(paths: list[str | Path]) -> list[Path]:
+    """Files given directly, plus the audio files (by extension) found under given folders, sorted."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += audio_files_under(path)
+        else:
+            found.append(path)
+    return found
+
+
 def check_readable(path: Path) -> None:
     """Raise BadInputError with a plain sentence for every way ``path`` can fail to be a readable,
     non-empty regular file (missing, a broken link or a loop, a folder, a pipe, unreadable, empty)."""

@@ -12,10 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from timbrel.audio import io
+from timbrel.core.audio import Audio
 from timbrel.infer.streaming import StreamingConverter, StreamStats
 
 
@@ -132,6 +135,31 @@ def run_live(
     except KeyboardInterrupt:
         pass  # Ctrl-C ends the session; leaving the with-block has stopped and closed the stream
     return stats
+
+
+def stream_through_file(
+    converter: StreamingConverter, input_path: str | Path, output_path: str | Path
+) -> StreamStats:
+    """Push a file through the engine block by block and write what a device would play: the
+    input's length plus the latency, at the stream rate (float WAV/FLAC). The input is resampled
+    to the stream rate first -> the StreamStats of the run."""
+    geometry = converter.geometry
+    samples = io.load(input_path, sample_rate=geometry.sample_rate).mono
+    samples = np.concatenate([samples, np.zeros(geometry.latency_samples, dtype=np.float32)])
+    stats = geometry.stats()
+    pieces = []
+    for start in range(0, len(samples), geometry.block):
+        began = time.perf_counter()
+        pieces.append(converter.push(samples[start : start + geometry.block]))
+        stats.compute_s.append(time.perf_counter() - began)
+    save_blocks(output_path, pieces, geometry.sample_rate)
+    return stats
+
+
+def save_blocks(path: str | Path, blocks: list[np.ndarray], sample_rate: int) -> None:
+    """Blocks the engine received or produced, joined, as float WAV/FLAC."""
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+    io.save(path, Audio.from_mono(samples, sample_rate), subtype="FLOAT")
 
 
 def _channels(sd: Any, device: int | str | None, kind: str) -> int:

@@ -17,26 +17,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from timbrel.core.errors import ConfigError
-from timbrel.features.melscale import mel_filterbank
+from timbrel.features.mel import MelConfig, nvstft_log_mel
 
 LRELU_SLOPE = 0.1
 SINE_AMP = 0.1
 NOISE_STD = 0.003
-MEL_FLOOR = 1e-5
-MAGNITUDE_EPS = 1e-9
 
 
 @dataclass(frozen=True)
-class NsfHifiGanConfig:
-    """Generator shape and the mel analysis it expects; defaults: the 44.1 kHz, hop-512, 128-bin release."""
+class NsfHifiGanConfig(MelConfig):
+    """The mel analysis it expects (RIFT's by default) and the generator's shape; defaults: the
+    44.1 kHz, hop-512, 128-bin release."""
 
-    sample_rate: int = 44100
-    n_mels: int = 128
-    n_fft: int = 2048
-    win_length: int = 2048
-    hop_length: int = 512
-    f_min_hz: float = 40.0
-    f_max_hz: float = 16000.0
     upsample_rates: tuple[int, ...] = (8, 8, 2, 2, 2)
     upsample_kernel_sizes: tuple[int, ...] = (16, 16, 4, 4, 4)
     upsample_initial_channel: int = 512
@@ -218,24 +210,8 @@ class NsfHifiGan(nn.Module):
 
 def vocoder_log_mel(samples: Tensor, config: NsfHifiGanConfig) -> Tensor:
     """The vocoder package's own mel (spec 6.3). samples: (b, n_samples) -> (b, n_mels, n_frames),
-    natural log floored at 1e-5. Short inputs that reflect padding cannot cover are zero-padded."""
-    left = (config.win_length - config.hop_length) // 2
-    right = max(
-        (config.win_length - config.hop_length + 1) // 2, config.win_length - samples.shape[-1] - left
-    )
-    mode = "reflect" if right < samples.shape[-1] else "constant"
-    padded = F.pad(samples.unsqueeze(1), (left, right), mode=mode).squeeze(1)
+    natural log floored at config.log_floor. Short inputs that reflect padding cannot cover are
+    zero-padded."""
     window = torch.hann_window(config.win_length, device=samples.device, dtype=samples.dtype)
-    spec = torch.stft(
-        padded,
-        config.n_fft,
-        hop_length=config.hop_length,
-        win_length=config.win_length,
-        window=window,
-        center=False,
-        return_complex=True,
-    )
-    magnitude = torch.sqrt(spec.real.square() + spec.imag.square() + MAGNITUDE_EPS)
-    basis = mel_filterbank(config.sample_rate, config.n_fft, config.n_mels, config.f_min_hz, config.f_max_hz)
-    mel = torch.matmul(torch.from_numpy(basis).to(magnitude), magnitude)
-    return torch.log(torch.clamp(mel, min=MEL_FLOOR))
+    basis = torch.from_numpy(config.mel_basis()).to(device=samples.device, dtype=samples.dtype)
+    return nvstft_log_mel(samples, config, window, basis)

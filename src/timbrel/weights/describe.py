@@ -46,6 +46,8 @@ class ModelDescription:
 
 
 def describe(path: str | Path) -> ModelDescription:
+    """What a voice-model file is and holds (family, version, rate, f0, speakers, parameters,
+    epoch/step, info, sha256, sidecar)."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(path, "no such file")

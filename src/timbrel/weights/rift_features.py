@@ -3,28 +3,24 @@ each a plain `torch.save` of one float32 tensor (Timbrel's extraction writes the
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Iterable
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from timbrel.core.errors import BadInputError
 from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.models.rift.data import UtteranceFeatures
+from timbrel.weights.torch_file import read_torch_file
 
 SUFFIXES = {"mel": ".mel.pt", "rms": ".rms.pt", "f0_hz": ".f0.pt", "content": ".cvec.pt"}
 _RANKS = {"mel": 3, "rms": 2, "f0_hz": 1, "content": 2}
 
 
 def _read_tensor(path: Path) -> Tensor:
-    try:
-        tensor = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except FileNotFoundError:
-        raise BadInputError(path, "feature file missing: run `timbrel extract rift` first") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as error:
-        raise BadInputError(path, f"not a readable feature file ({error})") from error
+    if not path.exists():
+        raise BadInputError(path, "feature file missing: run `timbrel extract rift` first")
+    tensor = read_torch_file(path, "feature file", mmap=True)
     if not isinstance(tensor, Tensor):
         raise BadInputError(path, f"expected one tensor, found {type(tensor).__name__}")
     return tensor

@@ -16,13 +16,16 @@ from timbrel.core.files import write_text_atomic
 from timbrel.features.extract_rift import FEATURES, RIFTFeatureModels
 from timbrel.features.pitch.f0_stats import F0Stats
 from timbrel.features.pitch.rmvpe import RmvpeConfig, RmvpeExtractor
+from timbrel.models.registry import WeightPaths
 from timbrel.models.rift.pipeline import RIFTVoice
+from timbrel.weights.bundle import BundleContents
 from timbrel.weights.cache import find_weight
 from timbrel.weights.hubert import load_contentvec
 from timbrel.weights.nsf_hifigan import load_nsf_hifigan
 from timbrel.weights.rift import RiftCheckpoint, load_rift_checkpoint
 from timbrel.weights.rmvpe import load_rmvpe
 from timbrel.weights.rvc import SIDECAR_FORMAT_VERSION, read_sidecar, sidecar_path
+from timbrel.weights.voice_bundle import rift_checkpoint
 
 
 def load_rift_voice(
@@ -104,3 +107,30 @@ def load_rift_feature_models(
     if "f0" in features:
         rmvpe = RmvpeExtractor(load_rmvpe(find_weight("rmvpe", rmvpe_path)).to(device), RmvpeConfig.rift())
     return RIFTFeatureModels(content_model=content, rmvpe=rmvpe)
+
+
+def load_voice(source: Path | BundleContents, weights: WeightPaths, device: torch.device) -> RIFTVoice:
+    """A RIFT-SVC .ckpt or a verified bundle -> its voice on ``device`` (the registry's loader)."""
+    if isinstance(source, BundleContents):
+        stats = speaker_f0_stats_from_sidecar(source.sidecar or {}, source.path)
+        return load_rift_voice(
+            rift_checkpoint(source), weights.contentvec, weights.rmvpe, weights.vocoder, device, stats
+        )
+    return load_rift_voice(source, weights.contentvec, weights.rmvpe, weights.vocoder, device=device)
+
+
+def export_onnx(
+    source: Path | BundleContents, output_dir: Path, name: str, vocoder: str | Path | None
+) -> list[Path]:
+    """The velocity network -> ``output_dir/<name>.dit.onnx`` and, with ``vocoder`` (an
+    NSF-HiFiGAN folder), ``output_dir/nsf_hifigan.onnx``."""
+    from timbrel.weights import onnx_graphs
+
+    bundled = isinstance(source, BundleContents)
+    rift = rift_checkpoint(source) if bundled else load_rift_checkpoint(source)
+    path = source.path if bundled else source
+    written = [onnx_graphs.export_rift_dit(rift.model, output_dir / f"{name}.dit.onnx", path, rift.speakers)]
+    if vocoder is not None:
+        network = load_nsf_hifigan(vocoder)
+        written.append(onnx_graphs.export_nsf_hifigan(network, output_dir / "nsf_hifigan.onnx", vocoder))
+    return written

@@ -13,6 +13,7 @@ import pickle
 import re
 import struct
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,21 +49,24 @@ def torch_layout(path: Path) -> str | None:
     return None
 
 
-def read_torch_file(path: str | Path, what: str = "PyTorch checkpoint") -> Any:
+def read_torch_file(
+    path: str | Path,
+    what: str = "PyTorch checkpoint",
+    *,
+    mmap: bool = False,
+    safe_globals: Sequence[Any] = (),
+) -> Any:
     """The object a ``torch.save`` file holds, loaded with torch's weights-only unpickler onto
     the CPU; BadInputError naming the file when it is missing, not a torch file, refused
-    (it needs code or objects to load) or unreadable (truncated, corrupt)."""
+    (it needs code or objects to load) or unreadable (truncated, corrupt).
+
+    mmap: map the tensors' storage instead of reading it (zip layout only; many small files
+    read lazily). safe_globals: (class, "module.name") pairs the unpickler may also build."""
     path = Path(path)
-    if not path.is_file():
-        raise BadInputError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise BadInputError(path, f"empty file: not a {what}")
-    if torch_layout(path) is None:
-        raise BadInputError(
-            path, f"not a {what}: the file is neither torch's zip archive nor its legacy pickle format"
-        )
+    check_torch_layout(path, what)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(list(safe_globals)):
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as error:
         reason = unpickler_reason(error)
         if "global" not in reason:
@@ -80,6 +84,18 @@ def read_torch_file(path: str | Path, what: str = "PyTorch checkpoint") -> Any:
         raise BadInputError(
             path, f"not a readable {what} (truncated or corrupt?): {first_line(error)}"
         ) from None
+
+
+def check_torch_layout(path: Path, what: str) -> None:
+    """BadInputError naming ``path`` unless it is a non-empty file in one of torch's layouts."""
+    if not path.is_file():
+        raise BadInputError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise BadInputError(path, f"empty file: not a {what}")
+    if torch_layout(path) is None:
+        raise BadInputError(
+            path, f"not a {what}: the file is neither torch's zip archive nor its legacy pickle format"
+        )
 
 
 def unpickler_reason(error: BaseException) -> str:

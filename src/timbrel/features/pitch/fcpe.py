@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from timbrel.audio.resample import resample
 from timbrel.core.errors import ConfigError
-from timbrel.features.melscale import mel_filterbank
+from timbrel.features.mel import MelConfig, nvstft_log_mel
 from timbrel.features.pitch.base import PitchTrack
 
 Decoder = Literal["local_argmax", "argmax"]
@@ -30,15 +30,15 @@ _LOCAL_HALF_WIDTH = 4
 
 
 @dataclass(frozen=True)
-class FcpeMelConfig:
+class FcpeMelConfig(MelConfig):
+    """torchfcpe's analysis defaults (magnitude eps 1e-9 and log floor 1e-5 as RIFT's)."""
+
     sample_rate: int = 16000
-    n_mels: int = 128
     n_fft: int = 1024
-    win_length: int = 1024
     hop_length: int = 160
+    win_length: int = 1024
     f_min_hz: float = 0.0
-    f_max_hz: float = 8000.0
-    clip: float = 1e-5
+    f_max_hz: float | None = 8000.0
 
 
 @dataclass(frozen=True)
@@ -60,42 +60,17 @@ class FcpeConfig:
 
 
 class FcpeMel(nn.Module):
-    """samples: (b, n) at mel.sample_rate -> log-mel (b, n // hop, n_mels).
-
-    Reflect padding of (win - hop) // 2 on the left and at least (win - hop + 1) // 2 on the right
-    (constant padding when the signal is too short to reflect), a non-centred STFT with a periodic
-    Hann window, magnitude sqrt(re^2 + im^2 + 1e-9), Slaney mel filter, ln(max(x, clip)).
-    """
+    """samples: (b, n) at mel.sample_rate -> log-mel (b, n // hop, n_mels): the vocoder package's
+    mel (``nvstft_log_mel``), frames first."""
 
     def __init__(self, config: FcpeMelConfig):
         super().__init__()
         self.config = config
         self.register_buffer("window", torch.hann_window(config.win_length), persistent=False)
-        basis = mel_filterbank(
-            config.sample_rate, config.n_fft, config.n_mels, config.f_min_hz, config.f_max_hz
-        )
-        self.register_buffer("mel_basis", torch.from_numpy(basis), persistent=False)
+        self.register_buffer("mel_basis", torch.from_numpy(config.mel_basis()), persistent=False)
 
     def forward(self, samples: Tensor) -> Tensor:
-        c = self.config
-        pad_left = (c.win_length - c.hop_length) // 2
-        pad_right = max((c.win_length - c.hop_length + 1) // 2, c.win_length - samples.shape[-1] - pad_left)
-        mode = "reflect" if pad_right < samples.shape[-1] else "constant"
-        padded = F.pad(samples[:, None, :], (pad_left, pad_right), mode=mode)[:, 0, :]
-        spec = torch.stft(
-            padded,
-            c.n_fft,
-            hop_length=c.hop_length,
-            win_length=c.win_length,
-            window=self.window,
-            center=False,
-            normalized=False,
-            onesided=True,
-            return_complex=True,
-        )
-        magnitude = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-9)
-        mel = torch.matmul(self.mel_basis, magnitude)
-        return torch.log(torch.clamp(mel, min=c.clip)).transpose(1, 2)
+        return nvstft_log_mel(samples, self.config, self.window, self.mel_basis).transpose(1, 2)
 
 
 def mel_frames(mel: FcpeMel, samples: Tensor, sample_rate: int) -> Tensor:

@@ -9,36 +9,47 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from timbrel.features.melscale import mel_filterbank
+from timbrel.features.mel import MelConfig
 
-SAMPLE_RATE = 16000
-N_FFT = 1024
-HOP_LENGTH = 160
-N_MELS = 128
-F_MIN_HZ = 30.0
-F_MAX_HZ = 8000.0
-LOG_FLOOR = 1e-5
+RMVPE_MEL = MelConfig(
+    sample_rate=16000,
+    n_fft=1024,
+    hop_length=160,
+    win_length=1024,
+    n_mels=128,
+    f_min_hz=30.0,
+    f_max_hz=8000.0,
+    magnitude_eps=0.0,
+    log_floor=1e-5,
+    htk_mels=True,
+)
+SAMPLE_RATE = RMVPE_MEL.sample_rate
+N_FFT = RMVPE_MEL.n_fft
+HOP_LENGTH = RMVPE_MEL.hop_length
 
 
 @lru_cache(maxsize=1)
 def rmvpe_mel_basis() -> np.ndarray:
     """(128, 513) float32."""
-    return mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS, F_MIN_HZ, F_MAX_HZ, htk=True)
+    return RMVPE_MEL.mel_basis()
 
 
 def rmvpe_log_mel(samples: Tensor) -> Tensor:
-    """samples: (b, n) float32 at 16 kHz -> log-mel (b, 128, n // 160 + 1)."""
-    window = torch.hann_window(N_FFT, device=samples.device, dtype=samples.dtype)
+    """samples: (b, n) float32 at 16 kHz -> log-mel (b, 128, n // 160 + 1).
+
+    Centred framing, unlike ``LogMelSpectrogram``'s: frame i is centred on sample i * 160."""
+    c = RMVPE_MEL
+    window = torch.hann_window(c.win_length, device=samples.device, dtype=samples.dtype)
     spectrum = torch.stft(
         samples,
-        N_FFT,
-        hop_length=HOP_LENGTH,
-        win_length=N_FFT,
+        c.n_fft,
+        hop_length=c.hop_length,
+        win_length=c.win_length,
         window=window,
         center=True,
         pad_mode="reflect",
         return_complex=True,
     )
-    magnitude = torch.sqrt(spectrum.real**2 + spectrum.imag**2)
+    magnitude = torch.sqrt(spectrum.real**2 + spectrum.imag**2 + c.magnitude_eps)
     basis = torch.from_numpy(rmvpe_mel_basis()).to(device=samples.device, dtype=samples.dtype)
-    return torch.log(torch.clamp(basis @ magnitude, min=LOG_FLOOR))
+    return torch.log(torch.clamp(basis @ magnitude, min=c.log_floor))
