@@ -18,7 +18,7 @@ from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import remove_stale_temporaries, visible_files
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
-from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
+from timbrel.core.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
 from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
 from timbrel.eval.report import write_report as write_eval_report

@@ -28,7 +28,7 @@ from timbrel.core import device as devices
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, TimbrelError
 from timbrel.core.files import atomic_path, remove_stale_temporaries, visible_files
-from timbrel.dataset.jobs import Ledger, Outcome
+from timbrel.core.jobs import Ledger, Outcome
 from timbrel.dataset.rvc import WAVS_16K_DIR
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import rvc_content

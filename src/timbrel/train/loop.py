@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from timbrel.dataset.jobs import progress_bar
+from timbrel.core.jobs import progress_bar
 from timbrel.models.base import TrainTask
 from timbrel.nn.step_context import StepContext
 from timbrel.train.checkpoint import CheckpointStore, Position

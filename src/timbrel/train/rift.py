@@ -35,7 +35,7 @@ from torch import Tensor
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import remove_stale_temporaries, write_text_atomic
-from timbrel.dataset.jobs import Outcome
+from timbrel.core.jobs import Outcome
 from timbrel.features.mel import LogMelSpectrogram
 from timbrel.models.rift import flow
 from timbrel.models.rift.data import (
