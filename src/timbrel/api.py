@@ -15,9 +15,9 @@ from timbrel.core import device as devices
 from timbrel.core.config import from_dict
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import remove_stale_temporaries, visible_files
+from timbrel.core.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, check_files, write_report
-from timbrel.dataset.jobs import Outcome, default_workers, progress_bar
 from timbrel.dataset.prepare import PrepareReport, prepare_rift_folder, prepare_rvc_folder
 from timbrel.eval.evaluate import EvalConfig, EvalReport, evaluate_folder
 from timbrel.eval.report import write_report as write_eval_report
@@ -72,12 +72,13 @@ def prepare_rvc(
     report = prepare_rvc_folder(
         Path(input_dir), experiment_dir, config, workers or default_workers(), show_progress
     )
-    written = visible_files(experiment_dir / "0_gt_wavs", "*.wav")
+    experiment = rvc.RVCExperiment(experiment_dir)
+    written = visible_files(experiment.gt_wavs, "*.wav")
     check(
         written,
         CheckConfig(min_duration_s=0.0),
         workers,
-        experiment_dir / "dataset_check.json",
+        experiment.dataset_check,
         report_root=experiment_dir,
     )
     return report
@@ -99,7 +100,7 @@ def prepare_rift(
         Path(input_dir), data_dir, config, split, workers or default_workers(), show_progress
     )
     written = visible_files(data_dir, "*/*.wav")
-    check(written, CheckConfig(), workers, data_dir / "dataset_check.json", report_root=data_dir)
+    check(written, CheckConfig(), workers, rift.RIFTDataDir(data_dir).dataset_check, report_root=data_dir)
     return report
 
 
@@ -207,7 +208,7 @@ def extract_rvc(
     placement = devices.resolve(device, "fp32", say=say)
     experiment_dir = Path(experiment_dir)
     content_model = load_hubert(find_weight("hubert", hubert)).to(placement.device)
-    total = len(visible_files(experiment_dir / "1_16k_wavs", "*.wav"))
+    total = len(visible_files(rvc.RVCExperiment(experiment_dir).wavs_16k, "*.wav"))
     with progress_bar("extracting (rvc)", total, show_progress) as advance:
         return extract_rvc_features(
             experiment_dir, content_model, PitchModels(rmvpe, placement.device), config, advance
@@ -236,7 +237,7 @@ def build_rvc_index(experiment_dir: str | Path, version: str = "v2", seed: int |
     """The retrieval index over an experiment's content features, built the reference way and
     written as ``added_IVF<n>_Flat_nprobe_1_<experiment>_<version>.index`` in the experiment folder."""
     experiment_dir = Path(experiment_dir)
-    folder = experiment_dir / ("3_feature256" if version == "v1" else "3_feature768")
+    folder = rvc.RVCExperiment(experiment_dir).features(version)
     files = visible_files(folder, "*.npy")
     if not files:
         raise BadInputError(folder, "no content features: run `timbrel extract rvc` first")
@@ -295,7 +296,7 @@ def train_rvc(
     """RVC training, one click: prepare ``input_dir`` (when given), extract, train, build the index;
     each stage skips the work already done, and training continues from the newest checkpoint.
     ``stage="train"`` runs training alone. ``config``: an RVCTrainConfig -> RVCTrainResult.
-    ``logger``: another timbrel.train.logger.Logger to receive the figures (e.g. a live plot)."""
+    ``logger``: another timbrel.train.loggers.Logger to receive the figures (e.g. a live plot)."""
     run_training = RVC.resolve("train")
     config = config if config is not None else RVC.resolve("default_train_config")()
     if stage not in ("all", "train"):
@@ -368,7 +369,7 @@ def train_rift(
 def is_rift_dataset(path: str | Path) -> bool:
     """True for a prepared RIFT dataset (it holds meta_info.json); else ``path`` is taken as a
     folder of recordings (``<speaker>/<recording>``) for the one-click ``train_rift``."""
-    return (Path(path) / rift.META_INFO_FILE).is_file()
+    return rift.RIFTDataDir(path).meta_info.is_file()
 
 
 # Model tools (timbrel.weights' functions, under the API's names) ---------------------------

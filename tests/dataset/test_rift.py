@@ -11,7 +11,6 @@ import torch
 
 from timbrel.core.errors import ConfigError
 from timbrel.dataset.rift import (
-    META_INFO_FILE,
     RIFTPrepareConfig,
     discover_speakers,
     prepare_recording,
@@ -144,7 +143,7 @@ def test_discovery_finds_speaker_folders_with_wavs(tmp_path):
 def test_meta_info_is_written_as_the_reference_writes_it(tmp_path):
     meta = split_meta_info({"歌手": ["1", "2"], "bob": ["b"]}, "stratified", seed=3)
     path = write_meta_info(tmp_path, meta)
-    assert path == tmp_path / META_INFO_FILE
+    assert path == tmp_path / "meta_info.json"
     text = path.read_text(encoding="utf-8")
     assert text == json.dumps(meta, ensure_ascii=False, indent=4)
     assert "歌手" in text

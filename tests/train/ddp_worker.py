@@ -7,11 +7,13 @@ from pathlib import Path
 
 import torch
 
-from timbrel.models.rvc.training import DrawShapes, RVCTrainDataset, RVCTrainTask, collate, parse_filelist
+from timbrel.models.rvc.data import DrawShapes, collate
+from timbrel.models.rvc.training import RVCTrainTask
 from timbrel.train.context import RunConfig, finish_run, start_run
 from timbrel.train.data import TrainData
 from timbrel.train.loop import LoopConfig, fit
 from timbrel.train.rvc import RVCTrainConfig, build_models
+from timbrel.train.rvc_data import RVCTrainDataset, parse_filelist
 
 
 class Recorder:

@@ -8,7 +8,7 @@ from torch import nn
 from timbrel.nn.step_context import StepContext
 from timbrel.train.checkpoint import CheckpointStore
 from timbrel.train.data import TrainData, shuffled_batches
-from timbrel.train.logger import TensorBoardLogger
+from timbrel.train.loggers import TensorBoardLogger
 from timbrel.train.loop import LoopConfig, fit
 
 

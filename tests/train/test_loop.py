@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import shutil
 import socket
+import sys
+import types
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,9 +15,9 @@ import torch.multiprocessing as mp
 
 from tests.train.ddp_worker import Recorder, train
 from tests.train.experiment import make_experiment
-from timbrel.models.rvc.training import build_filelist
 from timbrel.train.loop import LoopConfig
 from timbrel.train.rvc import RVCTrainConfig, train_rvc
+from timbrel.train.rvc_data import build_filelist
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +58,36 @@ def test_restarting_continues_exactly_where_the_run_stopped(experiment, tmp_path
     for step in range(1, steps + 1):
         resumed = first.figures.get(step) or second.figures[step]
         assert resumed == uninterrupted.figures[step], step
+
+
+def test_rvc_training_sends_its_figures_to_wandb_when_asked(experiment, tmp_path, monkeypatch):
+    runs = []
+
+    class FakeRun:
+        def __init__(self, **settings):
+            self.settings, self.logged, self.finished = settings, [], False
+
+        def log(self, values, step):
+            self.logged.append((step, values))
+
+        def finish(self):
+            self.finished = True
+
+    wandb = types.ModuleType("wandb")
+    wandb.init = lambda **settings: runs.append(FakeRun(**settings)) or runs[-1]
+    wandb.Image = lambda image: ("image", image.shape)
+    wandb.Audio = lambda samples, sample_rate: ("audio", sample_rate)
+    monkeypatch.setitem(sys.modules, "wandb", wandb)
+    folder = tmp_path / "exp"
+    shutil.copytree(experiment, folder)
+    train_rvc(folder, replace(_config(max_steps=2), wandb_project="timbrel-test"))
+    (run,) = runs
+    assert (run.settings["project"], run.settings["name"]) == ("timbrel-test", "exp")
+    assert run.settings["config"]["wandb_project"] == "timbrel-test"
+    assert [step for step, values in run.logged if "loss_mel" in values] == [1, 2]
+    media = {name: value for _, values in run.logged for name, value in values.items()}
+    assert (media["slice/mel_gen"][0], media["slice/audio_gen"]) == ("image", ("audio", 32000))
+    assert run.finished
 
 
 def _free_port() -> int:

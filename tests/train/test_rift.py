@@ -53,7 +53,8 @@ def test_training_lowers_the_validation_loss(rift_corpus, tmp_path):
     config = tiny_config(rift_corpus, tmp_path, max_steps=200, test_per_steps=100, save_per_steps=200)
     model, _ = build_model(config, 2)
     task = RIFTTrainTask(model, seed=config.seed)
-    from timbrel.models.rift.data import RIFTSegments, collate, read_meta_info, split_entries
+    from timbrel.dataset.rift import read_meta_info, split_entries
+    from timbrel.models.rift.data import RIFTSegments, collate
     from timbrel.weights.rift_features import load_utterance_features
 
     meta = read_meta_info(rift_corpus / "meta_info.json")

@@ -15,21 +15,15 @@ from tests.train.experiment import make_experiment
 from timbrel.audio.synthesis import SINGERS, make_corpus
 from timbrel.core.errors import BadInputError
 from timbrel.models.rvc.config import SynthesizerConfig
+from timbrel.models.rvc.data import DrawShapes, bucket_batches, collate
 from timbrel.models.rvc.discriminator import DiscriminatorConfig, MultiPeriodDiscriminator
-from timbrel.models.rvc.training import (
-    DrawShapes,
-    RVCOptimConfig,
-    RVCTrainDataset,
-    RVCTrainTask,
-    bucket_batches,
-    build_filelist,
-    collate,
-    parse_filelist,
-)
+from timbrel.models.rvc.optim import RVCOptimConfig
+from timbrel.models.rvc.training import RVCTrainTask
 from timbrel.train.context import RunConfig, start_run
 from timbrel.train.data import TrainData
 from timbrel.train.loop import LoopConfig, fit
 from timbrel.train.rvc import RVCCheckpointFormat, RVCTrainConfig, build_models
+from timbrel.train.rvc_data import RVCTrainDataset, build_filelist, parse_filelist
 from timbrel.weights.rvc import (
     TrainingCheckpoint,
     read_training_checkpoint,

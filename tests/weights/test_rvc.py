@@ -16,6 +16,7 @@ from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.rvc import (
+    exported_list,
     load_state_dict_strict,
     load_voice_model,
     read_training_checkpoint,
@@ -39,7 +40,7 @@ def test_read_voice_model_detects_variant_and_config(fixtures, name):
     assert voice.use_f0 == bool(summary["f0"])
     assert voice.info == summary["info"]
     assert voice.sample_rate_label == summary["sr"]
-    assert voice.config.to_exported_list() == summary["config"]
+    assert exported_list(voice.config) == summary["config"]
     assert len(voice.weights) == summary["n_weight_tensors"]
     assert {str(v.dtype) for v in voice.weights.values()} == set(summary["weight_dtypes"])
     assert not any("enc_q" in k for k in voice.weights)

@@ -14,7 +14,7 @@ from timbrel.audio import io
 from timbrel.core.audio import Audio
 from timbrel.core.errors import TimbrelError
 from timbrel.core.files import write_text_atomic
-from timbrel.dataset.jobs import Outcome, run_jobs
+from timbrel.core.jobs import Outcome, run_jobs
 
 
 @dataclass(frozen=True)

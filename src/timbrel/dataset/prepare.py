@@ -12,9 +12,9 @@ from timbrel.audio import io
 from timbrel.core.audio import Audio
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, TimbrelError
+from timbrel.core.jobs import Ledger, Outcome, run_jobs
 from timbrel.dataset import rift, rvc
 from timbrel.dataset.check import CheckConfig, DatasetCheck, FileCheck, check_audio
-from timbrel.dataset.jobs import Ledger, Outcome, run_jobs
 
 LEDGER_FOLDER = ".timbrel/prepared"
 

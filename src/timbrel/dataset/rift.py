@@ -23,10 +23,31 @@ from timbrel.audio import io
 from timbrel.audio.loudness import normalize_loudness
 from timbrel.audio.resample import resample
 from timbrel.core.audio import Audio
-from timbrel.core.errors import ConfigError
+from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import visible_files, write_text_atomic
 
-META_INFO_FILE = "meta_info.json"
+
+@dataclass(frozen=True)
+class RIFTDataDir:
+    """A RIFT dataset folder: ``<speaker>/<stem>.wav`` with the feature files beside each wav, and
+    ``meta_info.json``; every path the stages read or write in it."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @property
+    def meta_info(self) -> Path:
+        return self.root / "meta_info.json"
+
+    @property
+    def dataset_check(self) -> Path:
+        return self.root / "dataset_check.json"
+
+    def wav(self, speaker: str, stem: str) -> Path:
+        return self.root / speaker / f"{stem}.wav"
+
 
 # Speakers the reference never puts in the stratified test set (substring match on the name).
 EXCLUDED_FROM_TEST = (
@@ -192,8 +213,52 @@ def build_meta_info(data_dir: str | Path, split: SplitConfig) -> dict[str, list]
 def write_meta_info(data_dir: str | Path, meta_info: Mapping[str, list]) -> Path:
     """Write ``<data_dir>/meta_info.json`` atomically (UTF-8, indent 4, as the reference); an
     identical file is left alone, so a resumed preparation changes nothing."""
-    path = Path(data_dir) / META_INFO_FILE
+    path = RIFTDataDir(data_dir).meta_info
     text = json.dumps(meta_info, ensure_ascii=False, indent=4)
     if not (path.is_file() and path.read_text(encoding="utf-8") == text):
         write_text_atomic(path, text)
     return path
+
+
+@dataclass(frozen=True)
+class MetaInfo:
+    """meta_info.json: speakers (sorted; their order gives the speaker indices) and the two splits as
+    (speaker, file stem) pairs."""
+
+    speakers: tuple[str, ...]
+    train: tuple[tuple[str, str], ...]
+    test: tuple[tuple[str, str], ...]
+
+    @property
+    def speaker_ids(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.speakers)}
+
+
+def read_meta_info(path: str | Path) -> MetaInfo:
+    """Parse a meta_info.json (write_meta_info writes it) with a clear error for a malformed one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        speakers = tuple(str(s) for s in data["speakers"])
+
+        def split(key: str) -> tuple[tuple[str, str], ...]:
+            return tuple((str(e["speaker"]), str(e["file_name"])) for e in data[key])
+
+        meta = MetaInfo(speakers, split("train_audios"), split("test_audios"))
+    except FileNotFoundError:
+        raise BadInputError(path, "no meta_info.json: run `timbrel prepare rift` first") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise BadInputError(path, f"not a RIFT meta_info.json ({type(error).__name__}: {error})") from error
+    unknown = sorted({s for s, _ in meta.train + meta.test} - set(meta.speakers))
+    if unknown:
+        raise BadInputError(path, f"entries name speakers missing from 'speakers': {unknown}")
+    return meta
+
+
+def split_entries(data_dir: str | Path, meta: MetaInfo, split: str) -> list[tuple[int, Path]]:
+    """(speaker index, `<data_dir>/<speaker>/<stem>.wav`) for the "train" or "test" split."""
+    if split not in ("train", "test"):
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
+    ids = meta.speaker_ids
+    layout = RIFTDataDir(data_dir)
+    return [(ids[s], layout.wav(s, stem)) for s, stem in getattr(meta, split)]

@@ -24,9 +24,75 @@ from timbrel.audio.segmenting import segment
 from timbrel.audio.slicing import SlicerConfig, slice_spans
 from timbrel.core.audio import Audio
 
-GT_WAVS_DIR = "0_gt_wavs"
-WAVS_16K_DIR = "1_16k_wavs"
 CONTENT_SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class RVCExperiment:
+    """An RVC experiment folder laid out as RVC's ``logs/<name>``: every path that stages read or
+    write in it, so that no other module spells a folder name. The reference's ``logs/mute`` has
+    the same layout."""
+
+    root: Path
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
+    @classmethod
+    def holding(cls, model_path: str | Path) -> RVCExperiment | None:
+        """The experiment whose weights folder holds the exported ``model_path``, if any."""
+        folder = Path(model_path).parent
+        experiment = cls(folder.parent)
+        return experiment if experiment.weights == folder else None
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def gt_wavs(self) -> Path:
+        """Pieces at the model's rate (prepare)."""
+        return self.root / "0_gt_wavs"
+
+    @property
+    def wavs_16k(self) -> Path:
+        """The same pieces at 16 kHz, the extraction input (prepare)."""
+        return self.root / "1_16k_wavs"
+
+    @property
+    def coarse_f0(self) -> Path:
+        """``<piece>.wav.npy``: coarse pitch 1..255 per 10 ms frame (extract)."""
+        return self.root / "2a_f0"
+
+    @property
+    def f0(self) -> Path:
+        """``<piece>.wav.npy``: continuous f0 in Hz (extract)."""
+        return self.root / "2b-f0nsf"
+
+    def features(self, version: str) -> Path:
+        """``<piece>.npy``: content features, 256-d for v1, 768-d for v2 (extract)."""
+        return self.root / ("3_feature256" if version == "v1" else "3_feature768")
+
+    @property
+    def filelist(self) -> Path:
+        return self.root / "filelist.txt"
+
+    @property
+    def weights(self) -> Path:
+        """Exported voice models (train)."""
+        return self.root / "weights"
+
+    @property
+    def validation(self) -> Path:
+        return self.root / "validation.json"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
+    @property
+    def dataset_check(self) -> Path:
+        return self.root / "dataset_check.json"
 
 
 @dataclass(frozen=True)
@@ -138,12 +204,12 @@ def prepare_recording(samples: np.ndarray, idx0: int, config: RVCPrepareConfig) 
 def write_recording(experiment_dir: str | Path, recording: RVCRecording, sample_rate: int) -> list[Path]:
     """Write each piece to ``0_gt_wavs`` and ``1_16k_wavs`` as float32 WAV, atomically.
     -> the paths written, in order."""
-    root = Path(experiment_dir)
+    experiment = RVCExperiment(experiment_dir)
     paths = []
     for piece in recording.pieces:
-        gt = root / GT_WAVS_DIR / f"{piece.name}.wav"
+        gt = experiment.gt_wavs / f"{piece.name}.wav"
         io.save(gt, Audio.from_mono(piece.samples, sample_rate), subtype="FLOAT")
-        low = root / WAVS_16K_DIR / f"{piece.name}.wav"
+        low = experiment.wavs_16k / f"{piece.name}.wav"
         io.save(low, Audio.from_mono(piece.samples_16k, CONTENT_SAMPLE_RATE), subtype="FLOAT")
         paths += [gt, low]
     return paths

@@ -40,7 +40,7 @@ from timbrel.audio.sinc_resample import sinc_resample
 from timbrel.core import device as devices
 from timbrel.core.errors import BadInputError, ConfigError, TimbrelError
 from timbrel.core.files import remove_stale_temporaries, visible_files, write_bytes_atomic
-from timbrel.dataset.jobs import Ledger, Outcome
+from timbrel.core.jobs import Ledger, Outcome
 from timbrel.features.content.contentvec import HALF_FRAME_SAMPLES, interleave_passes, shift_left
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.mel import LogMelSpectrogram, MelConfig

@@ -28,15 +28,13 @@ from timbrel.core import device as devices
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, TimbrelError
 from timbrel.core.files import atomic_path, remove_stale_temporaries, visible_files
-from timbrel.dataset.jobs import Ledger, Outcome
-from timbrel.dataset.rvc import WAVS_16K_DIR
+from timbrel.core.jobs import Ledger, Outcome
+from timbrel.dataset.rvc import RVCExperiment
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import rvc_content
 from timbrel.features.pitch.base import PitchExtractor
 from timbrel.features.pitch.rvc import rvc_training_f0
 
-COARSE_DIR = "2a_f0"
-F0_DIR = "2b-f0nsf"
 LEDGER_FOLDER = ".timbrel/extracted"
 
 
@@ -51,22 +49,22 @@ class RVCExtractConfig:
     fill_unvoiced: bool = True
     batch_size: int = 8
 
-    @property
-    def feature_dir(self) -> str:
-        return "3_feature256" if self.version == "v1" else "3_feature768"
-
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         np.save(tmp, array)
 
 
-def _outputs(name: str, config: RVCExtractConfig) -> list[str]:
-    stem = name.removesuffix(".wav")
-    outputs = [f"{config.feature_dir}/{stem}.npy"]
+def _outputs(experiment: RVCExperiment, name: str, config: RVCExtractConfig) -> list[Path]:
+    """content, then coarse and continuous f0 for pitch models, of the 16 kHz piece ``name``."""
+    outputs = [experiment.features(config.version) / f"{name.removesuffix('.wav')}.npy"]
     if config.f0_method is not None:
-        outputs += [f"{COARSE_DIR}/{name}.npy", f"{F0_DIR}/{name}.npy"]
+        outputs += [experiment.coarse_f0 / f"{name}.npy", experiment.f0 / f"{name}.npy"]
     return outputs
+
+
+def _relative(experiment: RVCExperiment, paths: list[Path]) -> tuple[str, ...]:
+    return tuple(str(path.relative_to(experiment.root)) for path in paths)
 
 
 def extract_rvc_features(
@@ -78,22 +76,21 @@ def extract_rvc_features(
 ) -> list[Outcome]:
     """Extract every ``1_16k_wavs/*.wav`` not already done with these settings -> one outcome each.
     ``progress`` is called with the number of files finished after each batch."""
-    root = Path(experiment_dir)
-    remove_stale_temporaries(root)
+    experiment = RVCExperiment(experiment_dir)
+    remove_stale_temporaries(experiment.root)
     wavs = [
-        p for p in visible_files(root / WAVS_16K_DIR, "*.wav", links_and_pipes=True) if "spec" not in p.name
+        p for p in visible_files(experiment.wavs_16k, "*.wav", links_and_pipes=True) if "spec" not in p.name
     ]
     if not wavs:
-        raise BadInputError(root / WAVS_16K_DIR, "no prepared 16 kHz pieces: run `timbrel prepare rvc` first")
-    ledger = Ledger(root / LEDGER_FOLDER, to_dict(config))
+        raise BadInputError(experiment.wavs_16k, "no prepared 16 kHz pieces: run `timbrel prepare rvc` first")
+    ledger = Ledger(experiment.root / LEDGER_FOLDER, to_dict(config))
     outcomes: dict[Path, Outcome] = {}
     pending: dict[int, list[tuple[Path, np.ndarray]]] = defaultdict(list)
     shortest = content_model.config.receptive_field
     for path in wavs:
-        if ledger.lookup(path.name, path) is not None and all(
-            (root / o).exists() for o in _outputs(path.name, config)
-        ):
-            outcomes[path] = Outcome(str(path), "skipped", outputs=tuple(_outputs(path.name, config)))
+        outputs = _outputs(experiment, path.name, config)
+        if ledger.lookup(path.name, path) is not None and all(o.exists() for o in outputs):
+            outcomes[path] = Outcome(str(path), "skipped", outputs=_relative(experiment, outputs))
             continue
         try:
             samples = io.load(path, sample_rate=16000).mono
@@ -112,7 +109,7 @@ def extract_rvc_features(
             batch = group[start : start + config.batch_size]
             for path, outcome in zip(
                 (p for p, _ in batch),
-                _extract_batch_retrying(root, batch, content_model, pitch_extractor, config),
+                _extract_batch_retrying(experiment, batch, content_model, pitch_extractor, config),
                 strict=True,
             ):
                 outcomes[path] = outcome
@@ -124,7 +121,7 @@ def extract_rvc_features(
 
 
 def _extract_batch_retrying(
-    root: Path,
+    experiment: RVCExperiment,
     batch: list[tuple[Path, np.ndarray]],
     content_model: HubertModel,
     pitch_extractor: Callable[[str], PitchExtractor] | None,
@@ -133,7 +130,7 @@ def _extract_batch_retrying(
     """_extract_batch, and after an out-of-memory error once more in two halves."""
     device = next(content_model.parameters()).device
     try:
-        return _extract_batch(root, batch, content_model, pitch_extractor, config)
+        return _extract_batch(experiment, batch, content_model, pitch_extractor, config)
     except Exception as error:
         if not devices.is_out_of_memory(error):
             raise
@@ -148,7 +145,7 @@ def _extract_batch_retrying(
             return [
                 outcome
                 for part in (batch[:half], batch[half:])
-                for outcome in _extract_batch(root, part, content_model, pitch_extractor, config)
+                for outcome in _extract_batch(experiment, part, content_model, pitch_extractor, config)
             ]
         except Exception as error:
             if not devices.is_out_of_memory(error):
@@ -162,7 +159,7 @@ def _extract_batch_retrying(
 
 
 def _extract_batch(
-    root: Path,
+    experiment: RVCExperiment,
     batch: list[tuple[Path, np.ndarray]],
     content_model: HubertModel,
     pitch_extractor: Callable[[str], PitchExtractor] | None,
@@ -190,10 +187,12 @@ def _extract_batch(
             except TimbrelError as error:
                 outcomes.append(Outcome(str(path), "failed", f"{path}: {error}"))
                 continue
-            _save_npy(root / COARSE_DIR / f"{path.name}.npy", f0.coarse.astype(np.int64))
-            _save_npy(root / F0_DIR / f"{path.name}.npy", np.asarray(f0.f0_hz, dtype=np.float64))
-        _save_npy(root / config.feature_dir / f"{path.stem}.npy", feature)
-        outcomes.append(Outcome(str(path), "done", outputs=tuple(_outputs(path.name, config))))
+        outputs = _outputs(experiment, path.name, config)
+        if config.f0_method is not None:
+            _save_npy(outputs[1], f0.coarse.astype(np.int64))
+            _save_npy(outputs[2], np.asarray(f0.f0_hz, dtype=np.float64))
+        _save_npy(outputs[0], feature)
+        outcomes.append(Outcome(str(path), "done", outputs=_relative(experiment, outputs)))
     return outcomes
 
 

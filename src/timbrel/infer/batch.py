@@ -21,7 +21,7 @@ from timbrel.audio import io
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
 from timbrel.core.errors import BadInputError, ConfigError, DeviceMemoryError, TimbrelError
-from timbrel.dataset.jobs import Outcome, run_jobs
+from timbrel.core.jobs import Outcome, run_jobs
 from timbrel.models.base import VoiceModel
 
 

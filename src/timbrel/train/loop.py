@@ -14,13 +14,13 @@ from typing import Any
 
 import torch
 
-from timbrel.dataset.jobs import progress_bar
+from timbrel.core.jobs import progress_bar
 from timbrel.models.base import TrainTask
 from timbrel.nn.step_context import StepContext
 from timbrel.train.checkpoint import CheckpointStore, Position
 from timbrel.train.context import barrier
 from timbrel.train.data import TrainData, to_device
-from timbrel.train.logger import Logger, NullLogger
+from timbrel.train.loggers import Logger, NullLogger
 
 
 @dataclass(frozen=True)

@@ -13,57 +13,55 @@ loop's `train_state_<k>.pt` (optimizer state, position, RNG: a run started again
 newest); `model-step=<k>.ckpt` in RIFT-SVC's layout when export_lightning (with the optimizer state
 when save_weights_only is False); `last.*` links to the newest; `best.*` for the best validation; and
 `metrics.jsonl`. Checkpoints are written every gcd(save_per_steps, test_per_steps) steps, because
-validation runs after a checkpoint.
+validation runs after a checkpoint (RIFTTrainConfig.recipe).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, ConfigError
-from timbrel.core.files import remove_stale_temporaries, write_text_atomic
-from timbrel.dataset.jobs import Outcome
+from timbrel.core.files import remove_stale_temporaries
+from timbrel.core.jobs import Outcome
 from timbrel.features.mel import LogMelSpectrogram
 from timbrel.models.rift import flow
-from timbrel.models.rift.data import (
-    RIFTBatch,
-    RIFTSegments,
-    collate,
-    read_meta_info,
-    split_entries,
-)
+from timbrel.models.rift.data import RIFTBatch, collate, step_batches
 from timbrel.models.rift.dit import PRESETS, DiT, DiTConfig
 from timbrel.models.rift.metrics import METRICS
-from timbrel.models.rift.training import RIFTTrainSettings, RIFTTrainTask, draw, shard_generator
+from timbrel.models.rift.training import RIFTTrainTask, draw, shard_generator
 from timbrel.nn.step_context import StepContext
 from timbrel.train.checkpoint import CheckpointStore, Position
 from timbrel.train.context import RunConfig, barrier, finish_run, start_run
 from timbrel.train.data import TrainData
-from timbrel.train.logger import FanOutLogger, Logger, NullLogger, TensorBoardLogger
-from timbrel.train.loop import LoopConfig, fit
+from timbrel.train.loggers import (
+    FanOutLogger,
+    JsonlLogger,
+    Logger,
+    NullLogger,
+    TensorBoardLogger,
+    WandbLogger,
+)
+from timbrel.train.loop import fit
 from timbrel.train.rift_config import LOWER_IS_BETTER, RIFTTrainConfig
+from timbrel.train.rift_data import held_out_batches, read_splits
+from timbrel.train.saver import BestRule, Saver
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan
 from timbrel.weights.nsf_hifigan import load_nsf_hifigan
 from timbrel.weights.rift import dit_config_from_cfg, dit_state_dict, load_pretrained_dit, read_lightning_file
 from timbrel.weights.rift_export import (
     lightning_checkpoint,
-    reference_training_cfg,
     save_lightning_checkpoint,
 )
-from timbrel.weights.rift_features import load_utterance_features, speaker_f0_stats
+from timbrel.weights.rift_features import speaker_f0_stats
 from timbrel.weights.rift_native import (
     is_native_model,
     load_pretrained_native,
@@ -139,86 +137,7 @@ def build_model(config: RIFTTrainConfig, speakers: int) -> tuple[DiT, list[str]]
     return model, left_out
 
 
-# Data ---------------------------------------------------------------------------------------------------
-
-
-def step_batches(n_items: int, batch_size: int, accumulation: int, seed: int):
-    """The loop's batches(epoch, rank, world_size): this process's micro-batches of the epoch, in order.
-
-    Each optimizer step takes world·accumulation micro-batches of consecutive items of a per-epoch
-    permutation; shard s = rank·accumulation + i is process `rank`'s i-th micro-batch of the step. The
-    tail that fills no step is dropped (drop_last)."""
-
-    def batches(epoch: int, rank: int, world_size: int) -> list[list[int]]:
-        shards = world_size * accumulation
-        steps = n_items // (batch_size * shards)
-        digest = hashlib.blake2b(f"rift-order/{seed}/{epoch}".encode(), digest_size=8).digest()
-        generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
-        order = torch.randperm(n_items, generator=generator).tolist()
-        mine = []
-        for step in range(steps):
-            first = step * batch_size * shards
-            for shard in range(rank * accumulation, (rank + 1) * accumulation):
-                start = first + shard * batch_size
-                mine.append(order[start : start + batch_size])
-        return mine
-
-    return batches
-
-
 # Logging ------------------------------------------------------------------------------------------------
-
-
-class JsonlLogger:
-    """Scalars to `metrics.jsonl` (one JSON object per call), and to another logger."""
-
-    def __init__(self, path: Path, inner: Logger):
-        self.path, self.inner = path, inner
-
-    def scalars(self, values: dict[str, float], step: int) -> None:
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps({"step": step, **values}) + "\n")
-        self.inner.scalars(values, step)
-
-    def image(self, name: str, image: np.ndarray, step: int) -> None:
-        self.inner.image(name, image, step)
-
-    def audio(self, name: str, samples: np.ndarray, sample_rate: int, step: int) -> None:
-        self.inner.audio(name, samples, sample_rate, step)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-class WandbLogger:
-    """Weights & Biases, as the reference: project and run name from the config, resumable by id."""
-
-    def __init__(self, config: RIFTTrainConfig):
-        try:
-            import wandb
-        except ImportError as error:
-            raise ConfigError("training.logger=wandb needs the wandb package (pip install wandb)") from error
-        training = config.training
-        self.wandb = wandb
-        self.run = wandb.init(
-            project=training.wandb_project,
-            name=training.run_name,
-            id=training.wandb_resume_id,
-            resume="allow",
-            config=to_dict(config),
-        )
-
-    def scalars(self, values: dict[str, float], step: int) -> None:
-        self.run.log(dict(values), step=step)
-
-    def image(self, name: str, image: np.ndarray, step: int) -> None:
-        self.run.log({name: self.wandb.Image(image[::-1])}, step=step)
-
-    def audio(self, name: str, samples: np.ndarray, sample_rate: int, step: int) -> None:
-        self.run.log({name: self.wandb.Audio(samples, sample_rate=sample_rate)}, step=step)
-
-    def close(self) -> None:
-        self.run.finish()
 
 
 def make_logger(
@@ -235,7 +154,13 @@ def make_logger(
         except ImportError as error:
             raise ConfigError(f"{error}; or set training.logger=none") from error
     elif training.logger == "wandb":
-        inner = WandbLogger(config)
+        inner = WandbLogger(
+            training.wandb_project,
+            training.run_name,
+            training.wandb_resume_id,
+            to_dict(config),
+            "training.logger=wandb",
+        )
     return JsonlLogger(run_dir / "metrics.jsonl", inner if extra is None else FanOutLogger(inner, extra))
 
 
@@ -289,56 +214,7 @@ def validate(
     return results
 
 
-def _is_better(metric: str, value: float, best: float | None) -> bool:
-    if math.isnan(value):
-        return False
-    if best is None:
-        return True
-    return value < best if LOWER_IS_BETTER[metric] else value > best
-
-
 # Checkpoints --------------------------------------------------------------------------------------------
-
-
-def reference_cfg(config: RIFTTrainConfig) -> dict[str, Any]:
-    """The config as RIFT-SVC stores it in hyper_parameters.cfg (without model and spk2idx)."""
-    t = config.training
-    training = {
-        "optimizer_type": "adamwsf",
-        "learning_rate": t.learning_rate,
-        "betas": t.betas,
-        "weight_decay": t.weight_decay,
-        "batch_size_per_gpu": t.batch_size_per_gpu,
-        "grad_accumulation_steps": t.grad_accumulation_steps,
-        "max_grad_norm": t.max_grad_norm,
-        "max_steps": t.max_steps,
-        "warmup_ratio": t.warmup_ratio,
-        "save_per_steps": t.save_per_steps,
-        "test_per_steps": t.test_per_steps,
-        "log_media_per_steps": t.test_per_steps,
-        "wandb_project": t.wandb_project,
-        "run_name": t.run_name,
-        "save_weights_only": t.save_weights_only,
-        "num_workers": t.num_workers,
-        "eval_sample_steps": t.eval_sample_steps,
-        "drop_spk_prob": t.drop_spk_prob,
-        "time_schedule": t.time_schedule,
-        "logger": t.logger,
-    }
-    if t.pretrained_path is not None:
-        training["pretrained_path"] = str(t.pretrained_path)
-    if t.freeze_adaln_and_tembed:
-        training["freeze_adaln_and_tembed"] = True
-    dataset = config.dataset
-    return {
-        "seed": config.seed,
-        "dataset": {
-            "data_dir": str(dataset.data_dir),
-            "meta_info_path": str(dataset.meta_info),
-            "max_frame_len": dataset.max_frame_len,
-        },
-        "training": reference_training_cfg(training),
-    }
 
 
 def _link(target: Path, link: Path) -> None:
@@ -371,9 +247,9 @@ class RIFTCheckpointFormat:
             path.unlink(missing_ok=True)
 
 
-class _Saver:
-    """After each checkpoint (rank 0): RIFT-SVC export and `last` links at save steps; validation and the
-    best model at test steps."""
+class RIFTExport:
+    """RIFT's side of the saver (timbrel.train.saver): RIFT-SVC export, f0 statistics and `last` links
+    at save steps; validation of the averaged weights; `best.*`."""
 
     def __init__(
         self,
@@ -383,49 +259,36 @@ class _Saver:
         task: RIFTTrainTask,
         test_batches: list[RIFTBatch],
         vocoder: NsfHifiGan | None,
-        logger: Logger,
         batches_per_step: int,
     ):
         self.config, self.run_dir, self.speakers, self.task = config, run_dir, speakers, task
-        self.test_batches, self.vocoder, self.logger = test_batches, vocoder, logger
+        self.test_batches, self.vocoder = test_batches, vocoder
         self.batches_per_step = batches_per_step
         # Beside every exported model, for auto_key (the training set does not change within a run).
         self.f0_stats = speaker_f0_stats(config.dataset.data_dir, speakers)
-        self.validations: list[tuple[int, dict[str, float]]] = []
-        state_file = run_dir / "best.json"
-        self.best: tuple[float, int] | None = None
-        if state_file.is_file():
-            recorded = json.loads(state_file.read_text())
-            if recorded.get("metric") == config.training.best_metric:
-                self.best = (recorded["value"], recorded["step"])
 
-    def __call__(self, position: Position) -> None:
+    def export(self, position: Position) -> None:
         training = self.config.training
-        step = position.step
-        final = step >= training.max_steps
-        if step % training.save_per_steps == 0 or final:
-            name = f"model-step={step}"
-            if training.export_lightning:
-                self._export(self.run_dir / f"{name}.ckpt", step, not training.save_weights_only)
-            write_speaker_f0_stats(self.run_dir / name, self.speakers, self.f0_stats)
-            for path in self._files(name):
-                _link(path, path.with_name("last" + path.name.removeprefix(name)))
-        if (step % training.test_per_steps == 0 or final) and self.test_batches:
-            with self.task.evaluation() as model:
-                metrics = validate(
-                    self.task, self.test_batches, training.eval_sample_steps, self.vocoder, model
-                )
-            self.validations.append((step, metrics))
-            self.logger.scalars({f"val/{k}": v for k, v in metrics.items()}, step)
-            value = metrics.get(training.best_metric)
-            if value is not None and _is_better(training.best_metric, value, self.best and self.best[0]):
-                self.best = (value, step)
-                save_rift_model(self.run_dir / "best", self.task.model, self.speakers, to_dict(self.config))
-                write_speaker_f0_stats(self.run_dir / "best", self.speakers, self.f0_stats)
-                if training.export_lightning:
-                    self._export(self.run_dir / "best.ckpt", step, False)
-                record = {"metric": training.best_metric, "value": value, "step": step}
-                write_text_atomic(self.run_dir / "best.json", json.dumps(record))
+        name = f"model-step={position.step}"
+        if training.export_lightning:
+            self._lightning(self.run_dir / f"{name}.ckpt", position.step, not training.save_weights_only)
+        write_speaker_f0_stats(self.run_dir / name, self.speakers, self.f0_stats)
+        for path in self._files(name):
+            _link(path, path.with_name("last" + path.name.removeprefix(name)))
+
+    def validate(self) -> dict[str, float] | None:
+        if not self.test_batches:
+            return None
+        with self.task.evaluation() as model:
+            return validate(
+                self.task, self.test_batches, self.config.training.eval_sample_steps, self.vocoder, model
+            )
+
+    def export_best(self, position: Position, metrics: dict[str, float]) -> None:
+        save_rift_model(self.run_dir / "best", self.task.model, self.speakers, to_dict(self.config))
+        write_speaker_f0_stats(self.run_dir / "best", self.speakers, self.f0_stats)
+        if self.config.training.export_lightning:
+            self._lightning(self.run_dir / "best.ckpt", position.step, False)
 
     def _files(self, name: str) -> list[Path]:
         files = [*model_paths(self.run_dir / name), sidecar_path(self.run_dir / name)]
@@ -433,11 +296,11 @@ class _Saver:
             files.append(self.run_dir / f"{name}.ckpt")
         return files
 
-    def _export(self, path: Path, step: int, full: bool) -> None:
+    def _lightning(self, path: Path, step: int, full: bool) -> None:
         checkpoint = lightning_checkpoint(
             self.task.model,
             self.speakers,
-            reference_cfg(self.config),
+            self.config.reference_cfg(),
             step,
             batches=step * self.batches_per_step,
             optimizer_state=self.task.optimizer.state_dict() if full else None,
@@ -498,20 +361,6 @@ class RIFTTrainResult:
     stages: dict[str, tuple[Outcome, ...]] = dataclasses.field(default_factory=dict)
 
 
-def _settings(config: RIFTTrainConfig) -> RIFTTrainSettings:
-    t = config.training
-    return RIFTTrainSettings(
-        learning_rate=t.learning_rate,
-        weight_decay=t.weight_decay,
-        betas=t.betas,
-        warmup_steps=t.warmup_steps,
-        time_schedule=t.time_schedule,
-        drop_speaker_probability=t.drop_spk_prob,
-        max_grad_norm=t.max_grad_norm,
-        freeze_adaln_and_time_embedding=t.freeze_adaln_and_tembed,
-    )
-
-
 def _resumed_model(path: Path, speakers: int) -> DiT:
     if is_native_model(path):
         return DiT(dataclasses.replace(load_rift_model(path).config, num_speakers=speakers))
@@ -527,24 +376,11 @@ def train_rift(
     """Train as configured (see `timbrel.train.rift_config`); a run whose folder holds checkpoints
     continues from the newest. Under torchrun every process calls this."""
     training = config.training
-    meta = read_meta_info(config.dataset.meta_info)
-    speakers = meta.speaker_ids
+    splits = read_splits(config)
+    speakers, train_set = splits.speakers, splits.train
     accumulation = training.grad_accumulation_steps
     context = start_run(RunConfig(training.device, training.precision, accumulation, config.seed))
     try:
-        train_set = RIFTSegments(
-            split_entries(config.dataset.data_dir, meta, "train"),
-            load_utterance_features,
-            config.dataset.max_frame_len,
-            train=True,
-            seed=config.seed,
-        )
-        test_set = RIFTSegments(
-            split_entries(config.dataset.data_dir, meta, "test"),
-            load_utterance_features,
-            config.dataset.max_frame_len,
-            train=False,
-        )
         shards = context.world_size * accumulation
         steps_per_epoch = len(train_set) // (training.batch_size_per_gpu * shards)
         if steps_per_epoch == 0:
@@ -565,7 +401,8 @@ def train_rift(
         store = CheckpointStore(run_dir, RIFTCheckpointFormat(config, speakers, model.config))
         if left_out:
             log.warning("pretrained weights left out (fresh initialisation kept): %s", left_out)
-        task = RIFTTrainTask(model, _settings(config), config.seed, context)
+        recipe = config.recipe(steps_per_epoch, show_progress)
+        task = RIFTTrainTask(model, recipe.task, config.seed, context)
         if resume is not None:
             _import_checkpoint(Path(resume), store, task, steps_per_epoch)
         barrier(context)
@@ -577,30 +414,22 @@ def train_rift(
             run_dir.mkdir(parents=True, exist_ok=True)
             remove_stale_temporaries(run_dir)
             logger = make_logger(config, run_dir, context, extra_logger)
-            indices = list(range(len(test_set)))[: config.validation.max_items or None]
-            size = training.batch_size_per_gpu
-            test_batches = [
-                collate([test_set[i] for i in indices[k : k + size]]).to(context.device)
-                for k in range(0, len(indices), size)
-            ]
+            test_batches = held_out_batches(
+                splits.test, config.validation.max_items, training.batch_size_per_gpu, context.device
+            )
             if config.validation.vocoder_path is not None:
                 vocoder = load_nsf_hifigan(config.validation.vocoder_path).to(context.device).eval()
-        saver = _Saver(config, run_dir, speakers, task, test_batches, vocoder, logger, shards)
-        loop = LoopConfig(
-            epochs=training.max_steps // steps_per_epoch + 2,
-            max_steps=training.max_steps,
-            save_every_epochs=None,
-            save_every_steps=math.gcd(training.save_per_steps, training.test_per_steps),
-            log_every_steps=1,
-            num_workers=training.num_workers,
-            show_progress=show_progress,
+        hooks = RIFTExport(config, run_dir, speakers, task, test_batches, vocoder, shards)
+        rule = BestRule(
+            training.best_metric, LOWER_IS_BETTER[training.best_metric], best_file=run_dir / "best.json"
         )
+        saver = Saver(hooks, recipe.cadence, rule, logger, "val")
         data = TrainData(
             train_set,
             step_batches(len(train_set), training.batch_size_per_gpu, accumulation, config.seed),
             collate,
         )
-        position = fit(task, data, context, loop, store, logger, saver)
+        position = fit(task, data, context, recipe.loop, store, logger, saver)
         best = None if saver.best is None else (training.best_metric, saver.best[0], saver.best[1])
         return RIFTTrainResult(run_dir, position.step, tuple(saver.validations), best)
     finally:

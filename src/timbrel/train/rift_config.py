@@ -27,13 +27,19 @@ the validation). Not carried over: `log_media_per_steps` (media logging), `optim
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from timbrel.core import device as devices
 from timbrel.core.errors import ConfigError
+from timbrel.dataset.rift import RIFTDataDir
 from timbrel.models.rift.dit import PRESETS
+from timbrel.models.rift.training import RIFTTrainSettings
+from timbrel.train.loop import LoopConfig
+from timbrel.train.saver import SaveCadence
+from timbrel.weights.rift_export import reference_training_cfg
 
 MODEL_SIZES = (*PRESETS, "tiny")
 LOWER_IS_BETTER = {"loss": True, "mcd": True, "mse": True, "psnr": False, "si_snr": False}
@@ -54,7 +60,7 @@ class DatasetSection:
 
     @property
     def meta_info(self) -> Path:
-        return self.meta_info_path or Path(self.data_dir) / "meta_info.json"
+        return self.meta_info_path or RIFTDataDir(self.data_dir).meta_info
 
 
 @dataclass(frozen=True)
@@ -164,3 +170,76 @@ class RIFTTrainConfig:
 
     def with_data_dir(self, data_dir: str | Path) -> RIFTTrainConfig:
         return replace(self, dataset=replace(self.dataset, data_dir=Path(data_dir)))
+
+    def reference_cfg(self) -> dict[str, Any]:
+        """The config as RIFT-SVC stores it in hyper_parameters.cfg (without model and spk2idx)."""
+        t = self.training
+        training = {
+            "optimizer_type": "adamwsf",
+            "learning_rate": t.learning_rate,
+            "betas": t.betas,
+            "weight_decay": t.weight_decay,
+            "batch_size_per_gpu": t.batch_size_per_gpu,
+            "grad_accumulation_steps": t.grad_accumulation_steps,
+            "max_grad_norm": t.max_grad_norm,
+            "max_steps": t.max_steps,
+            "warmup_ratio": t.warmup_ratio,
+            "save_per_steps": t.save_per_steps,
+            "test_per_steps": t.test_per_steps,
+            "log_media_per_steps": t.test_per_steps,
+            "wandb_project": t.wandb_project,
+            "run_name": t.run_name,
+            "save_weights_only": t.save_weights_only,
+            "num_workers": t.num_workers,
+            "eval_sample_steps": t.eval_sample_steps,
+            "drop_spk_prob": t.drop_spk_prob,
+            "time_schedule": t.time_schedule,
+            "logger": t.logger,
+        }
+        if t.pretrained_path is not None:
+            training["pretrained_path"] = str(t.pretrained_path)
+        if t.freeze_adaln_and_tembed:
+            training["freeze_adaln_and_tembed"] = True
+        dataset = self.dataset
+        return {
+            "seed": self.seed,
+            "dataset": {
+                "data_dir": str(dataset.data_dir),
+                "meta_info_path": str(dataset.meta_info),
+                "max_frame_len": dataset.max_frame_len,
+            },
+            "training": reference_training_cfg(training),
+        }
+
+    def recipe(self, steps_per_epoch: int, show_progress: bool = False) -> RIFTRecipe:
+        """The RIFT-SVC `training` section as the generic loop's, the task's and the saver's settings.
+        Checkpoints come every gcd(save_per_steps, test_per_steps) steps, because validation runs
+        after a checkpoint."""
+        t = self.training
+        loop = LoopConfig(
+            epochs=t.max_steps // steps_per_epoch + 2,
+            max_steps=t.max_steps,
+            save_every_epochs=None,
+            save_every_steps=math.gcd(t.save_per_steps, t.test_per_steps),
+            log_every_steps=1,
+            num_workers=t.num_workers,
+            show_progress=show_progress,
+        )
+        task = RIFTTrainSettings(
+            learning_rate=t.learning_rate,
+            weight_decay=t.weight_decay,
+            betas=t.betas,
+            warmup_steps=t.warmup_steps,
+            time_schedule=t.time_schedule,
+            drop_speaker_probability=t.drop_spk_prob,
+            max_grad_norm=t.max_grad_norm,
+            freeze_adaln_and_time_embedding=t.freeze_adaln_and_tembed,
+        )
+        return RIFTRecipe(loop, task, SaveCadence(t.save_per_steps, t.test_per_steps, t.max_steps))
+
+
+@dataclass(frozen=True)
+class RIFTRecipe:
+    loop: LoopConfig
+    task: RIFTTrainSettings
+    cadence: SaveCadence

@@ -1,14 +1,12 @@
 """The RVC training recipe on the generic loop: models from pretrained G/D, from any G_*/D_*
 checkpoint or from scratch; G_<step>.pth / D_<step>.pth in the reference format; a small
 exported voice model at each save (RVC's save_every_weights); validation on held-out pieces
-after each save and a ``best`` voice model.
+after each save and a ``best`` voice model (timbrel.train.saver); TensorBoard and wandb.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -17,33 +15,29 @@ import numpy as np
 import torch
 
 from timbrel.audio.resample import resample
+from timbrel.core.config import to_dict
 from timbrel.core.errors import BadInputError, ConfigError
-from timbrel.core.files import remove_stale_temporaries, visible_files, write_text_atomic
+from timbrel.core.files import remove_stale_temporaries, visible_files
+from timbrel.dataset.rvc import RVCExperiment
 from timbrel.eval.f0 import f0_metrics
 from timbrel.eval.mcd import SAMPLE_RATE as MCD_SAMPLE_RATE
 from timbrel.eval.mcd import mel_cepstral_distortion
-from timbrel.eval.selection import BestCheckpoint
-from timbrel.features.extract_rvc import F0_DIR
+from timbrel.eval.selection import HIGHER_IS_BETTER
 from timbrel.features.pitch.pm import PmConfig, PmExtractor
 from timbrel.features.spectrogram import TrainSpectrogramConfig
 from timbrel.models.rvc.config import SynthesizerConfig
+from timbrel.models.rvc.data import DrawShapes, bucket_batches, collate
 from timbrel.models.rvc.discriminator import DiscriminatorConfig, MultiPeriodDiscriminator
+from timbrel.models.rvc.optim import RVCOptimConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
-from timbrel.models.rvc.training import (
-    DrawShapes,
-    RVCOptimConfig,
-    RVCTrainDataset,
-    RVCTrainTask,
-    bucket_batches,
-    build_filelist,
-    collate,
-    parse_filelist,
-)
+from timbrel.models.rvc.training import RVCTrainTask
 from timbrel.train.checkpoint import CheckpointStore, Position
 from timbrel.train.context import RunConfig, finish_run, start_run
 from timbrel.train.data import TrainData
-from timbrel.train.logger import FanOutLogger, Logger, NullLogger, TensorBoardLogger
+from timbrel.train.loggers import FanOutLogger, Logger, NullLogger, TensorBoardLogger, WandbLogger
 from timbrel.train.loop import LoopConfig, fit
+from timbrel.train.rvc_data import FilelistEntry, RVCTrainDataset, read_splits
+from timbrel.train.saver import BestRule, SaveCadence, Saver
 from timbrel.weights.rvc import (
     TrainingCheckpoint,
     load_state_dict_strict,
@@ -67,7 +61,8 @@ class RVCTrainConfig:
     """Everything a training run takes. ``model_size`` "tiny" trains SynthesizerConfig.tiny()
     (32 kHz) with DiscriminatorConfig.tiny(), for tests and demos. pretrained_g/d: pretrained
     f0G40k.pth-style files or any G_*.pth/D_*.pth, loaded strictly from their ``model`` entry.
-    validation_items: pieces held out of training; best_metric: mcd_db or f0_rmse_cents."""
+    validation_items: pieces held out of training; best_metric: mcd_db or f0_rmse_cents.
+    wandb_project: also log to this Weights & Biases project (needs the wandb package)."""
 
     version: Literal["v1", "v2"] = "v2"
     sample_rate: int = 40000
@@ -82,6 +77,7 @@ class RVCTrainConfig:
     validation_items: int = 2
     best_metric: Literal["mcd_db", "f0_rmse_cents"] = "mcd_db"
     tensorboard: bool = True
+    wandb_project: str | None = None
     seed: int = 1234
     optim: RVCOptimConfig = field(default_factory=RVCOptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -205,10 +201,10 @@ def train_rvc(
     checkpoint. Writes filelist.txt, G_/D_ checkpoints, train_state_*.pt, weights/ (exported voice
     models, ``<exp>_best.pth``, final ``<exp>.pth``), validation.json and TensorBoard events.
     ``logger``: another logger that receives every figure too (rank 0 only)."""
-    root = Path(experiment_dir)
-    name = root.name
+    experiment = RVCExperiment(experiment_dir)
+    root = experiment.root
     remove_stale_temporaries(root)
-    entries, held_out = _filelist(root, config)
+    entries, held_out = read_splits(experiment, config)
     context = start_run(config.run)
     try:
         generator, discriminator = build_models(config)
@@ -237,93 +233,69 @@ def train_rvc(
             RVCCheckpointFormat(config.optim.learning_rate, rvc_discriminator),
             config.loop.keep_latest_only,
         )
-        loggers = [TensorBoardLogger(root / "tensorboard")] if config.tensorboard and context.is_main else []
-        logger = FanOutLogger(*loggers, *([logger] if logger is not None else [])) if loggers else logger
-        logger = logger if logger is not None else NullLogger()
-        saver = _Saver(root, name, config, task, held_out, spectrogram, logger)
+        logger = _logger(config, experiment, context.is_main, logger)
+        hooks = RVCExport(experiment, config, task, held_out, spectrogram)
+        lower_is_better = not HIGHER_IS_BETTER[config.best_metric]
+        rule = BestRule(config.best_metric, lower_is_better, history_file=experiment.validation)
+        saver = Saver(hooks, SaveCadence(), rule, logger, "validation")
         position = fit(task, TrainData(dataset, batches, collate), context, config.loop, store, logger, saver)
         final = None
         if context.is_main:
-            final = root / "weights" / f"{name}.pth"
-            _export(final, task, model_config, f"{position.last_epoch}epoch")
-        return RVCTrainResult(position, final, saver.best_path, saver.history)
+            final = experiment.weights / f"{experiment.name}.pth"
+            hooks.write(final, f"{position.last_epoch}epoch")
+        best = hooks.best_path if saver.best is not None and hooks.best_path.is_file() else None
+        return RVCTrainResult(position, final, best, saver.history)
     finally:
         finish_run(context)
 
 
-def _filelist(root: Path, config: RVCTrainConfig):
-    """filelist.txt (written once, shuffled with the seed) minus the held-out pieces."""
-    path = root / "filelist.txt"
-    if not path.exists():
-        lines = build_filelist(
-            root,
-            config.version,
-            config.use_f0,
-            config.speaker,
-            config.mute_dir,
-            config.sample_rate,
-            random.Random(config.seed),
-        )
-        if not lines:
-            raise BadInputError(root, "no piece has all its features: run prepare and extract first")
-        write_text_atomic(path, "\n".join(lines))
-    entries = parse_filelist(path.read_text(encoding="utf-8").split("\n"), config.use_f0)
-    real = sorted((e for e in entries if "mute" not in e.wav_path.name), key=lambda e: e.wav_path.name)
-    held_names = (
-        {e.wav_path for e in real[: config.validation_items]}
-        if len(real) > config.validation_items
-        else set()
-    )
-    train = [e for e in entries if e.wav_path not in held_names]
-    held_out = [e for e in real if e.wav_path in held_names]
-    return train, held_out
+class RVCExport:
+    """RVC's side of the saver (timbrel.train.saver): a voice model at each checkpoint (RVC's
+    save_every_weights), validation on the held-out pieces, ``<exp>_best.pth``."""
 
-
-def _export(path: Path, task: RVCTrainTask, model_config: SynthesizerConfig, info: str) -> None:
-    """The voice model, and beside it the training set's f0 statistics (for ``auto_key``)."""
-    write_voice_model(path, model_config, task.generator.state_dict(), info=info)
-    f0_folder = path.parent.parent / F0_DIR  # <experiment>/weights/<model>.pth
-    if model_config.use_f0 and visible_files(f0_folder, "*.npy"):
-        write_training_f0_stats(path, f0_folder)
-
-
-class _Saver:
-    """After each checkpoint (rank 0): export, validate, keep the best."""
-
-    def __init__(self, root, name, config, task, held_out, spectrogram, logger):
-        self.root, self.name, self.config, self.task = root, name, config, task
+    def __init__(
+        self,
+        experiment: RVCExperiment,
+        config: RVCTrainConfig,
+        task: RVCTrainTask,
+        held_out: list[FilelistEntry],
+        spectrogram: TrainSpectrogramConfig,
+    ):
+        self.experiment, self.config, self.task = experiment, config, task
         self.validation = RVCValidation(held_out, spectrogram) if held_out else None
-        self.logger = logger
-        self.best = BestCheckpoint(config.best_metric)
-        self.best_path: Path | None = None
-        self.history: list[dict[str, float]] = []
-        # A resumed run keeps judging against the best of the validations before it.
-        if (root / "validation.json").is_file():
-            self.history = json.loads((root / "validation.json").read_text(encoding="utf-8"))
-            for row in self.history:
-                self.best.offer(int(row["step"]), row)
-            path = root / "weights" / f"{name}_best.pth"
-            self.best_path = path if path.is_file() else None
+        self.best_path = experiment.weights / f"{experiment.name}_best.pth"
 
-    def __call__(self, position: Position) -> None:
-        model_config = self.task.generator.config
-        epoch = position.last_epoch
+    def export(self, position: Position) -> None:
         if self.config.save_weights:
-            _export(
-                self.root / "weights" / f"{self.name}_e{epoch}_s{position.step}.pth",
-                self.task,
-                model_config,
-                f"{epoch}epoch",
-            )
-        if self.validation is None:
-            return
-        summary = self.validation.run(self.task.generator)
-        self.logger.scalars({f"validation/{k}": v for k, v in summary.items()}, position.step)
-        self.history.append({"step": position.step, "epoch": epoch, **summary})
-        write_text_atomic(self.root / "validation.json", json.dumps(self.history, indent=1))
-        if self.best.offer(position.step, summary):
-            self.best_path = self.root / "weights" / f"{self.name}_best.pth"
-            _export(self.best_path, self.task, model_config, f"{epoch}epoch best {self.config.best_metric}")
+            epoch = position.last_epoch
+            name = f"{self.experiment.name}_e{epoch}_s{position.step}.pth"
+            self.write(self.experiment.weights / name, f"{epoch}epoch")
+
+    def validate(self) -> dict[str, float] | None:
+        return None if self.validation is None else self.validation.run(self.task.generator)
+
+    def export_best(self, position: Position, metrics: dict[str, float]) -> None:
+        self.write(self.best_path, f"{position.last_epoch}epoch best {self.config.best_metric}")
+
+    def write(self, path: Path, info: str) -> None:
+        """The voice model, and beside it the training set's f0 statistics (for ``auto_key``)."""
+        model_config = self.task.generator.config
+        write_voice_model(path, model_config, self.task.generator.state_dict(), info=info)
+        if model_config.use_f0 and visible_files(self.experiment.f0, "*.npy"):
+            write_training_f0_stats(path, self.experiment.f0)
+
+
+def _logger(config: RVCTrainConfig, experiment: RVCExperiment, is_main: bool, extra: Logger | None) -> Logger:
+    """TensorBoard and wandb as configured (rank 0), and ``extra``."""
+    loggers: list[Logger] = []
+    if is_main and config.tensorboard:
+        loggers.append(TensorBoardLogger(experiment.tensorboard))
+    if is_main and config.wandb_project is not None:
+        loggers.append(
+            WandbLogger(config.wandb_project, experiment.name, None, to_dict(config), "wandb_project")
+        )
+    loggers += [extra] if extra is not None else []
+    return FanOutLogger(*loggers) if loggers else NullLogger()
 
 
 class RVCValidation:

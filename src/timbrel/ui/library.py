@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from timbrel.core.errors import BadInputError, TimbrelError
+from timbrel.dataset.rvc import RVCExperiment
 from timbrel.ui.workspace import Workspace
 from timbrel.weights.rift import read_lightning_file
 from timbrel.weights.rvc import read_voice_model
@@ -98,14 +99,15 @@ def voice_model_files(workspace: Workspace) -> list[str]:
     experiments (experiments/<name>/weights/*.pth; G_/D_ training checkpoints are not voice
     models), and RIFT checkpoints wherever training wrote them (not under uploads/ or outputs/)."""
     found = set(workspace.files("models", MODEL_SUFFIXES))
-    found |= {p for p in workspace.files("experiments", (".pth",)) if Path(p).parent.name == "weights"}
+    found |= {p for p in workspace.files("experiments", (".pth",)) if RVCExperiment.holding(p)}
     found |= {p for p in workspace.files("", (".ckpt",)) if Path(p).parts[0] not in ("uploads", "outputs")}
     return sorted(found)
 
 
 def indexes_for(path: Path) -> list[Path]:
     """The retrieval indexes that go with a model: beside it, or in its experiment folder."""
-    folder = path.parent.parent if path.parent.name == "weights" else path.parent
+    experiment = RVCExperiment.holding(path)
+    folder = experiment.root if experiment is not None else path.parent
     return sorted(folder.glob("*.index"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from timbrel.dataset.jobs import Outcome
+from timbrel.core.jobs import Outcome
 
 
 def outcome_summary(outcomes: Sequence[Outcome], done_word: str, where: str) -> str:

@@ -33,6 +33,7 @@ from timbrel.models.rift.dit import DiT
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.synthesizer import PRIOR_TEMPERATURE, SynthesisTrace, Synthesizer
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan, SourceDraws
+from timbrel.weights.rvc import config_from_exported_list, exported_list
 
 OPSET = 18
 # The relative attention's window is fixed when the graph is traced, so the trace must be longer
@@ -130,7 +131,7 @@ def export_rvc_synthesizer(synthesizer: Synthesizer, output: str | Path, source:
         "sample_rate": config.sample_rate,
         "version": config.version,
         "f0": int(config.use_f0),
-        "config": config.to_exported_list(),
+        "config": exported_list(config),
     }
     return _export(
         _RVCGraph(synthesizer), inputs, ["audio"], {k: v for k, v in dynamic.items() if k in inputs},
@@ -261,7 +262,7 @@ class OnnxSynthesizer:
         metadata = read_metadata(session)
         if metadata.get("family") != "rvc" or metadata.get("graph") != "synthesizer":
             raise BadInputError(path, "not a Timbrel RVC synthesizer graph (timbrel.graph metadata)")
-        config = SynthesizerConfig.from_exported_list(
+        config = config_from_exported_list(
             metadata["config"], version=metadata["version"], use_f0=bool(metadata["f0"])
         )
         return cls(session, config)

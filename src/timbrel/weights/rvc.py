@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,77 @@ _POSTERIOR_PREFIX = "enc_q."
 _POSTERIOR_NAME = "enc_q"  # the reference exporter drops every key containing this
 SIDECAR_SUFFIX = ".timbrel.json"
 SIDECAR_FORMAT_VERSION = 1
+
+
+def _sample_rate_hz(value: Any) -> int:
+    """The sample rate from an int or a reference label such as "40k"."""
+    if isinstance(value, str):
+        labels = {label: rate for rate, label in _SAMPLE_RATE_LABELS.items()}
+        if value not in labels:
+            raise ValueError(f"sample rate label {value!r} is not one of {sorted(labels)}")
+        return labels[value]
+    return int(value)
+
+
+# The exported ``config`` list, in the reference's order. Item 1 is always written as this constant,
+# whatever the training segment was, as the reference exporter does.
+_EXPORTED_SEGMENT_ITEM = 32
+_EXPORTED_FIELDS: tuple[tuple[str, Callable[[Any], Any]], ...] = (
+    ("spec_channels", int),
+    ("segment_frames", int),
+    ("inter_channels", int),
+    ("hidden_channels", int),
+    ("filter_channels", int),
+    ("n_heads", int),
+    ("n_layers", int),
+    ("kernel_size", int),
+    ("p_dropout", float),
+    ("resblock", str),
+    ("resblock_kernel_sizes", lambda ks: tuple(int(k) for k in ks)),
+    ("resblock_dilation_sizes", lambda dss: tuple(tuple(int(d) for d in ds) for ds in dss)),
+    ("upsample_rates", lambda us: tuple(int(u) for u in us)),
+    ("upsample_initial_channel", int),
+    ("upsample_kernel_sizes", lambda ks: tuple(int(k) for k in ks)),
+    ("n_speakers", int),
+    ("gin_channels", int),
+    ("sample_rate", _sample_rate_hz),
+)
+
+
+def config_from_exported_list(
+    items: Any, *, version: str, use_f0: bool, n_speakers: int | None = None
+) -> SynthesizerConfig:
+    """Parse the 18-item positional ``config`` list of an exported voice model.
+
+    ``n_speakers`` replaces item 15, as the reference does with the rows of ``emb_g.weight``.
+    """
+    if not isinstance(items, list | tuple) or len(items) != len(_EXPORTED_FIELDS):
+        raise ConfigError(f"an RVC config list has 18 items, got {items!r}")
+    values = dict(zip((name for name, _ in _EXPORTED_FIELDS), items, strict=True))
+    if n_speakers is not None:
+        values["n_speakers"] = n_speakers
+    try:
+        parsed = {name: convert(values[name]) for name, convert in _EXPORTED_FIELDS}
+        return SynthesizerConfig(version=version, use_f0=use_f0, **parsed)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"bad RVC config list {items!r}: {error}") from error
+
+
+def exported_list(config: SynthesizerConfig) -> list[Any]:
+    """The 18-item ``config`` list the reference exporter writes for ``config``."""
+    items = []
+    for name, _ in _EXPORTED_FIELDS:
+        value = getattr(config, name)
+        if name == "segment_frames":
+            value = _EXPORTED_SEGMENT_ITEM
+        elif name == "p_dropout":
+            value = int(value) if float(value).is_integer() else value
+        elif name == "resblock_dilation_sizes":
+            value = [list(d) for d in value]
+        elif isinstance(value, tuple):
+            value = list(value)
+        items.append(value)
+    return items
 
 
 @dataclass(frozen=True)
@@ -100,7 +171,7 @@ def read_voice_model(path: str | Path) -> VoiceModelFile:
     if "emb_g.weight" not in weights:
         raise BadInputError(path, "missing key 'emb_g.weight'")
     try:
-        config = SynthesizerConfig.from_exported_list(
+        config = config_from_exported_list(
             data["config"],
             version=version,
             use_f0=bool(use_f0),
@@ -137,7 +208,7 @@ def write_voice_model(
     check_state(weights, expected.state_dict(), path)
     data = OrderedDict(
         weight=OrderedDict((k, weights[k]) for k in expected.state_dict()),  # the reference's order
-        config=config.to_exported_list(),
+        config=exported_list(config),
         info=info,
         sr=sample_rate_label or _SAMPLE_RATE_LABELS.get(config.sample_rate, str(config.sample_rate)),
         f0=int(config.use_f0),

@@ -14,11 +14,17 @@ from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import refuse_overwrite, write_bytes_atomic, write_text_atomic
 from timbrel.models.rift.dit import DiT, DiTConfig
 from timbrel.models.rift.segment_features import SAMPLE_RATE as RIFT_SAMPLE_RATE
-from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.weights import bundle, rift_native
 from timbrel.weights.rift import RiftCheckpoint, load_dit_strict, load_rift_checkpoint, read_lightning_file
 from timbrel.weights.rift_export import lightning_checkpoint, save_lightning_checkpoint
-from timbrel.weights.rvc import VoiceModelFile, read_voice_model, sidecar_path, write_voice_model
+from timbrel.weights.rvc import (
+    VoiceModelFile,
+    config_from_exported_list,
+    exported_list,
+    read_voice_model,
+    sidecar_path,
+    write_voice_model,
+)
 from timbrel.weights.rvc_index import read_index
 
 
@@ -50,7 +56,7 @@ def pack_voice(
             "speakers": [str(i) for i in range(voice.config.n_speakers)],
             "info": voice.info if info is None else info,
             "license": license,
-            "rvc": {"config": voice.config.to_exported_list(), "sr": voice.sample_rate_label},
+            "rvc": {"config": exported_list(voice.config), "sr": voice.sample_rate_label},
         }
         return bundle.write_bundle(output, config, voice.weights, index_bytes, sidecar)
     if index is not None:
@@ -80,7 +86,7 @@ def rvc_voice_file(contents: bundle.BundleContents) -> VoiceModelFile:
     if "emb_g.weight" not in weights:
         raise BadInputError(contents.path, f"part {bundle.WEIGHTS} lacks 'emb_g.weight'")
     try:
-        config = SynthesizerConfig.from_exported_list(
+        config = config_from_exported_list(
             rvc.get("config"),
             version=contents.config.get("version"),
             use_f0=bool(contents.config.get("f0")),

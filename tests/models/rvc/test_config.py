@@ -11,6 +11,7 @@ from timbrel.core.config import from_dict, to_dict
 from timbrel.core.errors import ConfigError
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
+from timbrel.weights.rvc import config_from_exported_list, exported_list
 
 VARIANTS = [
     (version, sample_rate, use_f0)
@@ -29,7 +30,7 @@ def _manifest(fixtures, version, sample_rate, use_f0):
 def test_full_size_state_dict_matches_manifest(fixtures, version, sample_rate, use_f0):
     manifest = _manifest(fixtures, version, sample_rate, use_f0)
     config = SynthesizerConfig.preset(version, sample_rate, use_f0)
-    assert config.to_exported_list() == manifest["exported_config_list"]
+    assert exported_list(config) == manifest["exported_config_list"]
     with torch.device("meta"):
         model = Synthesizer(config)
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
@@ -46,23 +47,23 @@ def test_full_size_state_dict_matches_manifest(fixtures, version, sample_rate, u
 @pytest.mark.parametrize(("version", "sample_rate", "use_f0"), VARIANTS)
 def test_exported_list_round_trip(fixtures, version, sample_rate, use_f0):
     items = _manifest(fixtures, version, sample_rate, use_f0)["exported_config_list"]
-    config = SynthesizerConfig.from_exported_list(items, version=version, use_f0=use_f0)
-    assert config.to_exported_list() == items
+    config = config_from_exported_list(items, version=version, use_f0=use_f0)
+    assert exported_list(config) == items
     assert config.sample_rate == sample_rate
     assert config.upsample_factor == sample_rate // 100
 
 
 def test_from_exported_list_overrides_speakers_and_accepts_label():
-    items = SynthesizerConfig.preset("v2", 40000).to_exported_list()
+    items = exported_list(SynthesizerConfig.preset("v2", 40000))
     items[-1] = "40k"
-    config = SynthesizerConfig.from_exported_list(items, version="v2", use_f0=True, n_speakers=5)
+    config = config_from_exported_list(items, version="v2", use_f0=True, n_speakers=5)
     assert config.n_speakers == 5
     assert config.sample_rate == 40000
 
 
 def test_bad_configs_are_refused_with_the_value():
     with pytest.raises(ConfigError, match="18 items"):
-        SynthesizerConfig.from_exported_list([1, 2, 3], version="v2", use_f0=True)
+        config_from_exported_list([1, 2, 3], version="v2", use_f0=True)
     with pytest.raises(ConfigError, match="v3"):
         SynthesizerConfig(version="v3")
     # What the reference constructors fail on: ResBlock1 indexes three dilations, ResBlock2 two.

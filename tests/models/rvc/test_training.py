@@ -16,8 +16,9 @@ from tests import parity
 from tests.models.rvc.discriminator_weights import discriminator_from, formula_state
 from timbrel.features.spectrogram import TrainSpectrogramConfig
 from timbrel.models.rvc.discriminator import DiscriminatorConfig
+from timbrel.models.rvc.optim import RVCOptimConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
-from timbrel.models.rvc.training import RVCOptimConfig, RVCTrainTask
+from timbrel.models.rvc.training import RVCTrainTask
 from timbrel.nn.step_context import StepContext
 from timbrel.weights.rvc import read_training_checkpoint, synthesizer_config_from_state
 

@@ -4,12 +4,13 @@ An utterance's features are the four files of spec 2.6 (read by `timbrel.weights
 the content vector (2n frames at 100 Hz) is aligned to the T mel frames, then a training item is
 cropped to at most `max_frames` frames at a random start that avoids mostly-unvoiced segments, and a
 held-out item keeps its first `max_frames` frames. Crops are drawn from a generator seeded by
-(seed, epoch, item), so an epoch's data is the same whichever process or resumed run reads it.
+(seed, epoch, item), so an epoch's data is the same whichever process or resumed run reads it. The
+sampler (step_batches) deals an epoch's items to the processes and micro-batches of each step.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -19,11 +20,10 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from timbrel.core.errors import BadInputError, ConfigError
+from timbrel.core.errors import ConfigError
 from timbrel.features.content.contentvec import align_to_frames
 from timbrel.models.rift.flow import lens_to_mask
 
-META_INFO_FILE = "meta_info.json"
 CROP_TRIES = 10
 MAX_UNVOICED_FRACTION = 0.9
 
@@ -126,41 +126,6 @@ def collate(items: Sequence[RIFTItem]) -> RIFTBatch:
     )
 
 
-@dataclass(frozen=True)
-class MetaInfo:
-    """meta_info.json: speakers (sorted; their order gives the speaker indices) and the two splits as
-    (speaker, file stem) pairs."""
-
-    speakers: tuple[str, ...]
-    train: tuple[tuple[str, str], ...]
-    test: tuple[tuple[str, str], ...]
-
-    @property
-    def speaker_ids(self) -> dict[str, int]:
-        return {name: index for index, name in enumerate(self.speakers)}
-
-
-def read_meta_info(path: str | Path) -> MetaInfo:
-    """Parse a meta_info.json (dataset/rift.py writes it) with a clear error for a malformed one."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        speakers = tuple(str(s) for s in data["speakers"])
-
-        def split(key: str) -> tuple[tuple[str, str], ...]:
-            return tuple((str(e["speaker"]), str(e["file_name"])) for e in data[key])
-
-        meta = MetaInfo(speakers, split("train_audios"), split("test_audios"))
-    except FileNotFoundError:
-        raise BadInputError(path, "no meta_info.json: run `timbrel prepare rift` first") from None
-    except (ValueError, KeyError, TypeError) as error:
-        raise BadInputError(path, f"not a RIFT meta_info.json ({type(error).__name__}: {error})") from error
-    unknown = sorted({s for s, _ in meta.train + meta.test} - set(meta.speakers))
-    if unknown:
-        raise BadInputError(path, f"entries name speakers missing from 'speakers': {unknown}")
-    return meta
-
-
 class RIFTSegments(torch.utils.data.Dataset):
     """Items of one split. entries: (speaker index, wav path); load: wav path -> its stored features;
     train: random crops (else the first `max_frames` frames). An item is asked for by (epoch, index), or
@@ -196,10 +161,25 @@ class RIFTSegments(torch.utils.data.Dataset):
         return make_item(speaker, self.load(wav), self.max_frames, rng)
 
 
-def split_entries(data_dir: str | Path, meta: MetaInfo, split: str) -> list[tuple[int, Path]]:
-    """(speaker index, `<data_dir>/<speaker>/<stem>.wav`) for the "train" or "test" split."""
-    if split not in ("train", "test"):
-        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
-    ids = meta.speaker_ids
-    root = Path(data_dir)
-    return [(ids[s], root / s / f"{stem}.wav") for s, stem in getattr(meta, split)]
+def step_batches(n_items: int, batch_size: int, accumulation: int, seed: int):
+    """The loop's batches(epoch, rank, world_size): this process's micro-batches of the epoch, in order.
+
+    Each optimizer step takes world·accumulation micro-batches of consecutive items of a per-epoch
+    permutation; shard s = rank·accumulation + i is process `rank`'s i-th micro-batch of the step. The
+    tail that fills no step is dropped (drop_last)."""
+
+    def batches(epoch: int, rank: int, world_size: int) -> list[list[int]]:
+        shards = world_size * accumulation
+        steps = n_items // (batch_size * shards)
+        digest = hashlib.blake2b(f"rift-order/{seed}/{epoch}".encode(), digest_size=8).digest()
+        generator = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+        order = torch.randperm(n_items, generator=generator).tolist()
+        mine = []
+        for step in range(steps):
+            first = step * batch_size * shards
+            for shard in range(rank * accumulation, (rank + 1) * accumulation):
+                start = first + shard * batch_size
+                mine.append(order[start : start + batch_size])
+        return mine
+
+    return batches

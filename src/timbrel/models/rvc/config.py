@@ -1,10 +1,11 @@
-"""The RVC synthesizer's hyper-parameters, with the reference presets and the exported 18-item list."""
+"""The RVC synthesizer's hyper-parameters, with the reference presets (the exported 18-item list is
+timbrel.weights.rvc's)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 from timbrel.core.errors import ConfigError
 
@@ -22,9 +23,6 @@ _LAYOUTS: dict[tuple[str, int], tuple[int, int, tuple[int, ...], tuple[int, ...]
     ("v2", 40000): (1025, 400, (10, 10, 2, 2), (16, 16, 4, 4), 12800),
     ("v2", 48000): (1025, 480, (12, 10, 2, 2), (24, 20, 4, 4), 17280),
 }
-
-# The reference exporter writes this constant as item 1 whatever the training segment was.
-_EXPORTED_SEGMENT_ITEM = 32
 
 
 @dataclass(frozen=True)
@@ -158,94 +156,5 @@ class SynthesizerConfig:
             sample_rate=32000,
         )
 
-    @classmethod
-    def from_exported_list(
-        cls, items: list[Any], *, version: Version, use_f0: bool, n_speakers: int | None = None
-    ) -> SynthesizerConfig:
-        """Parse the 18-item positional ``config`` list of an exported voice model.
-
-        ``n_speakers`` replaces item 15, as the reference does with the rows of ``emb_g.weight``.
-        """
-        if not isinstance(items, list | tuple) or len(items) != 18:
-            raise ConfigError(f"an RVC config list has 18 items, got {items!r}")
-        (
-            spec_channels,
-            segment_frames,
-            inter,
-            hidden,
-            filter_channels,
-            n_heads,
-            n_layers,
-            kernel_size,
-            p_dropout,
-            resblock,
-            resblock_kernels,
-            resblock_dilations,
-            upsample_rates,
-            upsample_initial,
-            upsample_kernels,
-            spk_embed_dim,
-            gin,
-            sample_rate,
-        ) = items
-        try:
-            return cls(
-                version=version,
-                use_f0=use_f0,
-                spec_channels=int(spec_channels),
-                segment_frames=int(segment_frames),
-                inter_channels=int(inter),
-                hidden_channels=int(hidden),
-                filter_channels=int(filter_channels),
-                n_heads=int(n_heads),
-                n_layers=int(n_layers),
-                kernel_size=int(kernel_size),
-                p_dropout=float(p_dropout),
-                resblock=str(resblock),
-                resblock_kernel_sizes=tuple(int(k) for k in resblock_kernels),
-                resblock_dilation_sizes=tuple(tuple(int(d) for d in ds) for ds in resblock_dilations),
-                upsample_rates=tuple(int(u) for u in upsample_rates),
-                upsample_initial_channel=int(upsample_initial),
-                upsample_kernel_sizes=tuple(int(k) for k in upsample_kernels),
-                n_speakers=int(spk_embed_dim if n_speakers is None else n_speakers),
-                gin_channels=int(gin),
-                sample_rate=_sample_rate_hz(sample_rate),
-            )
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"bad RVC config list {items!r}: {error}") from error
-
-    def to_exported_list(self) -> list[Any]:
-        """The 18-item ``config`` list the reference exporter writes for this model."""
-        return [
-            self.spec_channels,
-            _EXPORTED_SEGMENT_ITEM,
-            self.inter_channels,
-            self.hidden_channels,
-            self.filter_channels,
-            self.n_heads,
-            self.n_layers,
-            self.kernel_size,
-            int(self.p_dropout) if float(self.p_dropout).is_integer() else self.p_dropout,
-            self.resblock,
-            list(self.resblock_kernel_sizes),
-            [list(d) for d in self.resblock_dilation_sizes],
-            list(self.upsample_rates),
-            self.upsample_initial_channel,
-            list(self.upsample_kernel_sizes),
-            self.n_speakers,
-            self.gin_channels,
-            self.sample_rate,
-        ]
-
     def with_speakers(self, n_speakers: int) -> SynthesizerConfig:
         return replace(self, n_speakers=n_speakers)
-
-
-def _sample_rate_hz(value: Any) -> int:
-    """The sample rate from an int or a reference label such as "40k"."""
-    if isinstance(value, str):
-        labels = {"32k": 32000, "40k": 40000, "48k": 48000}
-        if value not in labels:
-            raise ValueError(f"sample rate label {value!r} is not one of {sorted(labels)}")
-        return labels[value]
-    return int(value)

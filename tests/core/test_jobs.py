@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from timbrel.core.errors import BadInputError
-from timbrel.dataset.jobs import MIN_ITEMS_PER_WORKER, Ledger, Outcome, run_jobs
+from timbrel.core.jobs import MIN_ITEMS_PER_WORKER, Ledger, Outcome, run_jobs
 
 
 def square_or_fail(value: int) -> Outcome:
