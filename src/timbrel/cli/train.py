@@ -16,6 +16,15 @@ from timbrel.cli import (
     one_line_errors,
     report_outcomes,
 )
+from timbrel.cli.fields import default_of, help_of
+
+RVC_TRAIN = ("timbrel.train.rvc", "RVCTrainConfig")
+
+
+def _rvc_help(name: str) -> str:
+    """The field's help, with its default: the flag itself defaults to None, meaning not given."""
+    return f"{help_of(*RVC_TRAIN, name)[:-1]} [default: {default_of(*RVC_TRAIN, name)}]."
+
 
 train_app = typer.Typer(help="Train voice models.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -29,11 +38,9 @@ def train_rvc(
     experiment: str = typer.Option(..., "--experiment", "-e", help="Experiment name (LOGS/NAME)."),
     logs_dir: Path = typer.Option(Path("logs"), help="Folder that holds the experiments."),
     stage: str = typer.Option("all", help="all: prepare, extract, train, index; train: training alone."),
-    version: str | None = typer.Option(None, help="v1 or v2 [default: v2]."),
-    sample_rate: int | None = typer.Option(None, help="32000, 40000 or 48000 [default: 40000]."),
-    f0_method: str | None = typer.Option(
-        None, help="pm or rmvpe; 'none' trains a model without pitch [default: rmvpe]."
-    ),
+    version: str | None = typer.Option(None, help=_rvc_help("version")),
+    sample_rate: int | None = typer.Option(None, help=_rvc_help("sample_rate")),
+    f0_method: str | None = typer.Option(None, help=_rvc_help("f0_method")),
     batch_size: int | None = typer.Option(None, help="Pieces per batch, per process [default: 4]."),
     epochs: int | None = typer.Option(None, help="Total epochs [default: 20]."),
     save_every_epoch: int | None = typer.Option(
@@ -67,7 +74,7 @@ def train_rvc(
     flags = {
         "version": version,
         "sample_rate": sample_rate,
-        "use_f0": None if f0_method is None else f0_method != "none",
+        "f0_method": None if f0_method == "none" else f0_method,
         "batch_size": batch_size,
         "pretrained_g": pretrained_g,
         "pretrained_d": pretrained_d,
@@ -77,14 +84,15 @@ def train_rvc(
         "loop.save_every_epochs": save_every_epoch,
         "loop.keep_latest_only": keep_latest_only,
     }
+    # `none` asks for no pitch, which a flag cannot say with None (not given): as --set would
+    no_pitch = ["f0_method=null"] if f0_method == "none" else []
     with one_line_errors():
-        config = configured(RVCTrainConfig(), flags, set_, config_file)
+        config = configured(RVCTrainConfig(), flags, no_pitch + set_, config_file)
         result = api.train_rvc(
             logs_dir / experiment,
             config,
             input_dir=input_dir,
             stage=stage,
-            f0_method=f0_method or "rmvpe",
             hubert=hubert,
             rmvpe=rmvpe,
             show_progress=True,
