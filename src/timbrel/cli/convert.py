@@ -20,22 +20,17 @@ from timbrel.cli import (
     report_outcomes,
     say,
 )
-from timbrel.cli.fields import help_of
+from timbrel.cli.fields import default_of, help_of, scoped_help
 from timbrel.core.errors import printable
 
 RVC = ("timbrel.models.rvc.pipeline", "RVCConvertOptions")
 RIFT = ("timbrel.models.rift.pipeline", "RIFTConvertOptions")
-
-
-def _family_help(family: str, options: tuple[str, str], name: str) -> str:
-    """ "RVC: how much ..." from the help of an option only ``family`` takes."""
-    text = help_of(*options, name)
-    return f"{family}: {text[0].lower() + text[1:] if text[1:2].islower() else text}"
+EVAL = ("timbrel.eval.evaluate", "EvalConfig")
 
 
 def _for(family: str, options: tuple[str, str], name: str) -> typer.models.OptionInfo:
     """An option only ``family`` takes; None (not typed) leaves the family's default."""
-    return typer.Option(None, help=_family_help(family, options, name))
+    return typer.Option(None, help=scoped_help(family, *options, name))
 
 
 @app.command("eval")
@@ -44,7 +39,9 @@ def evaluate(
     sources: Path = typer.Argument(..., help="Folder of the source files (matched by name)."),
     references: Path | None = typer.Option(None, help="Recordings of the target singer."),
     report: Path | None = typer.Option(None, help="Write report.json and report.html here."),
-    key: float = typer.Option(0.0, "--key", help="The key shift the conversion applied, in semitones."),
+    key: float = typer.Option(
+        default_of(*EVAL, "key_shift_semitones"), "--key", help=help_of(*EVAL, "key_shift_semitones")
+    ),
     pitch_method: str = typer.Option("pm", help="Pitch extractor for the f0 metrics."),
     device: str = typer.Option("auto", help=DEVICE_HELP + " (the pitch network and speaker encoder)"),
     set_: list[str] = typer.Option([], "--set", help=SET_HELP),
@@ -95,7 +92,7 @@ def convert(
         help="Add the key shift that moves the input to the voice's (RIFT: the speaker's) training f0.",
     ),
     formant_shift: float | None = typer.Option(
-        None, help=_family_help("RVC", RVC, "formant_shift_semitones")[:-1] + " (RIFT refuses it)."
+        None, help=scoped_help("RVC", *RVC, "formant_shift_semitones")[:-1] + " (RIFT refuses it)."
     ),
     infer_steps: int | None = _for("RIFT", RIFT, "infer_steps"),
     ds_cfg_strength: float | None = _for("RIFT", RIFT, "ds_cfg_strength"),

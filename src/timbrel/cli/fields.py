@@ -48,6 +48,12 @@ def help_of(module: str, class_name: str, name: str) -> str:
     return metadata["help"]
 
 
+def scoped_help(scope: str, module: str, class_name: str, name: str) -> str:
+    """``RVC: how much ...`` from the help of an option that applies within ``scope`` only."""
+    text = help_of(module, class_name, name)
+    return f"{scope}: {text[0].lower() + text[1:] if text[1:2].islower() else text}"
+
+
 def default_of(module: str, class_name: str, name: str) -> Any:
     """The literal default of field ``name`` of ``module.class_name``."""
     return ast.literal_eval(_field_keywords(module, class_name, name)["default"])

@@ -9,72 +9,49 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 from rich.table import Table
 
 from timbrel.cli import app, console, given, one_line_errors
+from timbrel.cli.fields import help_of
 
-# Each shared option: (its type, the typer option, the StreamSettings field it sets, the factor
-# from the option's unit to the field's).
-_STREAM_OPTIONS: dict[str, tuple[Any, Any, str, float]] = {
-    "block_ms": (
-        float | None,
-        typer.Option(None, "--block-ms", help="Audio converted per step, 20-1500 ms (default 250)."),
-        "block_s",
-        1e-3,
-    ),
-    "crossfade_ms": (
-        float | None,
-        typer.Option(None, "--crossfade-ms", help="Overlap between steps, 10-150 ms (default 50)."),
-        "crossfade_s",
-        1e-3,
-    ),
-    "extra_ms": (
-        float | None,
-        typer.Option(None, "--extra-ms", help="Past context the models see, 50-5000 ms (default 2500)."),
-        "extra_s",
-        1e-3,
-    ),
-    "threshold_db": (
-        float | None,
-        typer.Option(None, "--threshold-db", help="Silence 10 ms frames below this, -60..0 dB (-60 = off)."),
-        "threshold_db",
-        1,
-    ),
-    "key": (
-        float | None,
-        typer.Option(None, "--key", help="Key shift in semitones, -16..16."),
-        "key_shift_semitones",
-        1,
-    ),
-    "formant_shift": (
-        float | None,
-        typer.Option(None, help="Move the formants by this many semitones, -2..2, keeping the pitch."),
-        "formant_shift_semitones",
-        1,
-    ),
-    "index_rate": (
-        float | None,
-        typer.Option(None, help="How much of the retrieved features to use, 0-1 (default 0)."),
-        "index_rate",
-        1,
-    ),
-    "rms_mix_rate": (
-        float | None,
-        typer.Option(None, help="0 follows the input's loudness (default), 1 keeps the model's."),
-        "rms_mix_rate",
-        1,
-    ),
-    "f0_method": (str | None, typer.Option(None, help="pm, rmvpe (default) or fcpe."), "f0_method", 1),
-    "speaker": (int | None, typer.Option(None, help="Speaker id (default 0)."), "speaker", 1),
-    "sample_rate": (
-        int | None,
-        typer.Option(None, help="Stream rate in Hz, a multiple of 100 (default: the model's)."),
-        "sample_rate",
-        1,
-    ),
+STREAM = ("timbrel.infer.streaming", "StreamSettings")
+
+
+class _Setting(NamedTuple):
+    """A stream-settings option: its type, the typer option, the StreamSettings field it sets and
+    the factor from the option's unit to the field's."""
+
+    kind: Any
+    option: Any
+    field: str
+    factor: float = 1
+
+
+def _setting(kind: Any, field: str, *names: str) -> _Setting:
+    """An option in the field's own unit, with the field's help."""
+    return _Setting(kind, typer.Option(None, *names, help=help_of(*STREAM, field)), field)
+
+
+def _in_ms(name: str, field: str, help_text: str) -> _Setting:
+    """An option in ms for a field in seconds."""
+    return _Setting(float | None, typer.Option(None, name, help=help_text), field, 1e-3)
+
+
+_STREAM_OPTIONS: dict[str, _Setting] = {
+    "block_ms": _in_ms("--block-ms", "block_s", "Audio converted per step, 20-1500 ms (default 250)."),
+    "crossfade_ms": _in_ms("--crossfade-ms", "crossfade_s", "Overlap between steps, 10-150 ms (default 50)."),
+    "extra_ms": _in_ms("--extra-ms", "extra_s", "Past context the models see, 50-5000 ms (default 2500)."),
+    "threshold_db": _setting(float | None, "threshold_db", "--threshold-db"),
+    "key": _setting(float | None, "key_shift_semitones", "--key"),
+    "formant_shift": _setting(float | None, "formant_shift_semitones"),
+    "index_rate": _setting(float | None, "index_rate"),
+    "rms_mix_rate": _setting(float | None, "rms_mix_rate"),
+    "f0_method": _setting(str | None, "f0_method"),
+    "speaker": _setting(int | None, "speaker"),
+    "sample_rate": _setting(int | None, "sample_rate"),
 }
 _WEIGHT_OPTIONS: dict[str, tuple[Any, Any]] = {
     "index": (Path | None, typer.Option(None, help="Retrieval index (.index), for --index-rate.")),
@@ -109,9 +86,9 @@ def _takes_realtime_options(command: Callable[..., None]) -> Callable[..., None]
     commands share, handed to it together as its ``realtime`` argument (a _Realtime)."""
     own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "realtime"]
     shared = {name: kind for name, (kind, _) in _WEIGHT_OPTIONS.items()}
-    shared |= {name: kind for name, (kind, *_) in _STREAM_OPTIONS.items()} | {"set_": list[str]}
+    shared |= {name: setting.kind for name, setting in _STREAM_OPTIONS.items()} | {"set_": list[str]}
     defaults = {name: option for name, (_, option) in _WEIGHT_OPTIONS.items()}
-    defaults |= {name: option for name, (_, option, *_) in _STREAM_OPTIONS.items()} | {"set_": _SET}
+    defaults |= {name: setting.option for name, setting in _STREAM_OPTIONS.items()} | {"set_": _SET}
     parameters = own + [
         inspect.Parameter(
             name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[name], annotation=kind
@@ -123,9 +100,9 @@ def _takes_realtime_options(command: Callable[..., None]) -> Callable[..., None]
     def run(**arguments) -> None:
         weights = {name: arguments.pop(name) for name in _WEIGHT_OPTIONS}
         flags = {}
-        for name, (_, _, field, factor) in _STREAM_OPTIONS.items():
+        for name, setting in _STREAM_OPTIONS.items():
             value = arguments.pop(name)
-            flags[field] = value if value is None or factor == 1 else value * factor
+            flags[setting.field] = value if value is None or setting.factor == 1 else value * setting.factor
         realtime = _Realtime(weights, flags, arguments.pop("set_"))
         command(**arguments, realtime=realtime)
 

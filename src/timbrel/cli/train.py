@@ -16,9 +16,10 @@ from timbrel.cli import (
     one_line_errors,
     report_outcomes,
 )
-from timbrel.cli.fields import default_of, help_of
+from timbrel.cli.fields import default_of, help_of, scoped_help
 
 RVC_TRAIN = ("timbrel.train.rvc", "RVCTrainConfig")
+SPLIT = ("timbrel.dataset.rift", "SplitConfig")
 
 
 def _rvc_help(name: str) -> str:
@@ -114,9 +115,15 @@ def train_rift(
     data_dir: Path | None = typer.Option(
         None, help="One-click: the dataset folder to prepare into (default: data/<RECORDINGS folder name>)."
     ),
-    split_type: str = typer.Option("stratified", help="One-click: random or stratified test split."),
-    num_test: int = typer.Option(20, help="One-click: test files in a random split."),
-    num_test_per_speaker: int = typer.Option(1, help="One-click: test files per speaker (stratified)."),
+    # one-click splits per speaker unless told otherwise, unlike `prepare rift`
+    split_type: str = typer.Option("stratified", help=scoped_help("One-click", *SPLIT, "split_type")),
+    num_test: int = typer.Option(
+        default_of(*SPLIT, "num_test"), help=scoped_help("One-click", *SPLIT, "num_test")
+    ),
+    num_test_per_speaker: int = typer.Option(
+        default_of(*SPLIT, "num_test_per_speaker"),
+        help=scoped_help("One-click", *SPLIT, "num_test_per_speaker"),
+    ),
     contentvec: Path | None = typer.Option(None, help="One-click: ContentVec folder (default: the cache)."),
     rmvpe: Path | None = typer.Option(None, help="One-click: RMVPE weights (default: the cache)."),
     preset: str = typer.Option(
