@@ -287,7 +287,6 @@ def train_rvc(
     *,
     input_dir: str | Path | None = None,
     stage: str = "all",
-    f0_method: str = "rmvpe",
     hubert: str | Path | None = None,
     rmvpe: str | Path | None = None,
     show_progress: bool = False,
@@ -311,7 +310,7 @@ def train_rvc(
                 rvc.RVCPrepareConfig(sample_rate=model_rate),
                 show_progress=show_progress,
             )
-        extract = RVCExtractConfig(version=config.version, f0_method=f0_method if config.use_f0 else None)
+        extract = RVCExtractConfig(version=config.version, f0_method=config.f0_method)
         extract_rvc(experiment_dir, extract, hubert, rmvpe, show_progress=show_progress)
     loop = replace(config.loop, show_progress=show_progress and config.loop.show_progress)
     result = run_training(experiment_dir, replace(config, loop=loop), logger)

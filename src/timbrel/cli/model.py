@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
-from timbrel.cli import app, console
+from timbrel.cli import app, console, one_line_errors
 
 model_app = typer.Typer(
     help="Inspect, extract, merge, edit, pack and export voice models.", no_args_is_help=True
 )
 app.add_typer(model_app, name="model")
-
-
-@contextlib.contextmanager
-def _one_line_errors() -> Iterator[None]:
-    """A refused file or setting ends the command with its one-line reason, not a traceback."""
-    from timbrel.core.errors import TimbrelError
-
-    try:
-        yield
-    except TimbrelError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
-        raise typer.Exit(2) from None
 
 
 def _pairs(items: list[str], option: str) -> dict[str, str]:
@@ -48,7 +33,7 @@ def info(
     """Family, version, rate, f0, speakers, parameters, epoch/step, info, sha256 and sidecar of a model."""
     from timbrel import api
 
-    with _one_line_errors():
+    with one_line_errors():
         description = api.describe_model(file)
     document = description.to_json()
     if as_json:
@@ -71,7 +56,7 @@ def extract(
     """RVC's small-model extraction: the float16 voice model of a G_ checkpoint."""
     from timbrel import api
 
-    with _one_line_errors():
+    with one_line_errors():
         written = api.extract_voice_model(checkpoint, output, info_text)
     console.print(f"voice model: {written}", soft_wrap=True)
 
@@ -91,7 +76,7 @@ def merge(
     from timbrel import api
 
     groups = {name: float(value) for name, value in _pairs(group, "--group").items()}
-    with _one_line_errors():
+    with one_line_errors():
         written = api.merge_voice_models(first, second, output, alpha, groups, info_text)
     console.print(f"merged voice model: {written}", soft_wrap=True)
 
@@ -106,7 +91,7 @@ def edit_info(
     """Change a voice model's info string and metadata; the weights are copied bit for bit."""
     from timbrel import api
 
-    with _one_line_errors():
+    with one_line_errors():
         written = api.edit_model_info(file, output, info_text, _pairs(set_, "--set"))
     console.print(f"edited copy: {written}", soft_wrap=True)
 
@@ -122,7 +107,7 @@ def pack(
     """One-file bundle: safetensors weights, index, f0 statistics, config, licence, sha256 of each part."""
     from timbrel import api
 
-    with _one_line_errors():
+    with one_line_errors():
         written = api.pack_voice(model, output, index, license_text, info_text)
     console.print(f"bundle: {written}", soft_wrap=True)
 
@@ -135,7 +120,7 @@ def unpack(
     """The files RVC or RIFT-SVC read (.pth + .index, or .ckpt), and the f0 statistics sidecar."""
     from timbrel import api
 
-    with _one_line_errors():
+    with one_line_errors():
         written = api.unpack_voice(bundle, output_dir)
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True)
@@ -150,7 +135,7 @@ def export_onnx(
     """ONNX graphs: the RVC synthesizer (RVC's ONNX inputs), or the RIFT DiT and the vocoder."""
     from timbrel import api
 
-    with _one_line_errors():
+    with one_line_errors():
         written = api.export_onnx(model, output_dir, vocoder)
     for path in written:
         console.print(f"wrote {path}", soft_wrap=True)

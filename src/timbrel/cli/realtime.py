@@ -3,65 +3,112 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from timbrel.cli import app, console
+from timbrel.cli import app, console, given, one_line_errors
+from timbrel.cli.fields import help_of
 
-MODEL = typer.Option(..., "--model", "-m", help="RVC voice model (.pth).")
-INDEX = typer.Option(None, help="Retrieval index (.index), for --index-rate.")
-HUBERT = typer.Option(None, help="HuBERT weights (default: the cache).")
-RMVPE = typer.Option(None, help="RMVPE weights (default: the cache).")
-BLOCK_MS = typer.Option(None, "--block-ms", help="Audio converted per step, 20-1500 ms (default 250).")
-CROSSFADE_MS = typer.Option(None, "--crossfade-ms", help="Overlap between steps, 10-150 ms (default 50).")
-EXTRA_MS = typer.Option(None, "--extra-ms", help="Past context the models see, 50-5000 ms (default 2500).")
-THRESHOLD_DB = typer.Option(
-    None, "--threshold-db", help="Silence 10 ms frames below this, -60..0 dB (-60 = off)."
-)
-KEY = typer.Option(None, "--key", help="Key shift in semitones, -16..16.")
-FORMANT_SHIFT = typer.Option(None, help="Move the formants by this many semitones, -2..2, keeping the pitch.")
-INDEX_RATE = typer.Option(None, help="How much of the retrieved features to use, 0-1 (default 0).")
-RMS_MIX_RATE = typer.Option(None, help="0 follows the input's loudness (default), 1 keeps the model's.")
-F0_METHOD = typer.Option(None, help="pm, rmvpe (default) or fcpe.")
-SPEAKER = typer.Option(None, help="Speaker id (default 0).")
-SAMPLE_RATE = typer.Option(None, help="Stream rate in Hz, a multiple of 100 (default: the model's).")
-SET = typer.Option([], "--set", help="Any other StreamSettings field: name=value.")
+STREAM = ("timbrel.infer.streaming", "StreamSettings")
 
 
-def _settings(
-    block_ms, crossfade_ms, extra_ms, threshold_db, key, formant_shift, index_rate, rms_mix_rate,
-    f0_method, speaker, sample_rate, set_,
-):  # fmt: skip
-    from timbrel import api
-    from timbrel.core.config import parse_scalar
+class _Setting(NamedTuple):
+    """A stream-settings option: its type, the typer option, the StreamSettings field it sets and
+    the factor from the option's unit to the field's."""
 
-    given = {
-        "block_s": None if block_ms is None else block_ms / 1000,
-        "crossfade_s": None if crossfade_ms is None else crossfade_ms / 1000,
-        "extra_s": None if extra_ms is None else extra_ms / 1000,
-        "threshold_db": threshold_db,
-        "key_shift_semitones": key,
-        "formant_shift_semitones": formant_shift,
-        "index_rate": index_rate,
-        "rms_mix_rate": rms_mix_rate,
-        "f0_method": f0_method,
-        "speaker": speaker,
-        "sample_rate": sample_rate,
-    }
-    values = {name: value for name, value in given.items() if value is not None}
-    for item in set_:
-        name, _, text = item.partition("=")
-        values[name] = parse_scalar(text)
-    return api.stream_settings(values)
+    kind: Any
+    option: Any
+    field: str
+    factor: float = 1
 
 
-def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
-    raise typer.Exit(2) from None
+def _setting(kind: Any, field: str, *names: str) -> _Setting:
+    """An option in the field's own unit, with the field's help."""
+    return _Setting(kind, typer.Option(None, *names, help=help_of(*STREAM, field)), field)
+
+
+def _in_ms(name: str, field: str, help_text: str) -> _Setting:
+    """An option in ms for a field in seconds."""
+    return _Setting(float | None, typer.Option(None, name, help=help_text), field, 1e-3)
+
+
+_STREAM_OPTIONS: dict[str, _Setting] = {
+    "block_ms": _in_ms("--block-ms", "block_s", "Audio converted per step, 20-1500 ms (default 250)."),
+    "crossfade_ms": _in_ms("--crossfade-ms", "crossfade_s", "Overlap between steps, 10-150 ms (default 50)."),
+    "extra_ms": _in_ms("--extra-ms", "extra_s", "Past context the models see, 50-5000 ms (default 2500)."),
+    "threshold_db": _setting(float | None, "threshold_db", "--threshold-db"),
+    "key": _setting(float | None, "key_shift_semitones", "--key"),
+    "formant_shift": _setting(float | None, "formant_shift_semitones"),
+    "index_rate": _setting(float | None, "index_rate"),
+    "rms_mix_rate": _setting(float | None, "rms_mix_rate"),
+    "f0_method": _setting(str | None, "f0_method"),
+    "speaker": _setting(int | None, "speaker"),
+    "sample_rate": _setting(int | None, "sample_rate"),
+}
+_WEIGHT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "index": (Path | None, typer.Option(None, help="Retrieval index (.index), for --index-rate.")),
+    "hubert": (Path | None, typer.Option(None, help="HuBERT weights (default: the cache).")),
+    "rmvpe": (Path | None, typer.Option(None, help="RMVPE weights (default: the cache).")),
+}
+_SET = typer.Option([], "--set", help="Any other StreamSettings field: name=value.")
+
+
+@dataclass(frozen=True)
+class _Realtime:
+    """What both realtime commands take besides their own options: the voice's weights, and the
+    stream settings as typed (None: not given) with the --set overrides."""
+
+    weights: dict[str, Path | None]
+    flags: dict[str, Any]
+    overrides: list[str]
+
+    def settings(self):
+        from timbrel import api
+
+        return api.stream_settings(given(self.flags, self.overrides))
+
+    def voice(self, model: Path):
+        from timbrel import api
+
+        return api.load(model, **self.weights)
+
+
+def _takes_realtime_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command``'s own options, then the weight and stream-settings options both realtime
+    commands share, handed to it together as its ``realtime`` argument (a _Realtime)."""
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "realtime"]
+    shared = {name: kind for name, (kind, _) in _WEIGHT_OPTIONS.items()}
+    shared |= {name: setting.kind for name, setting in _STREAM_OPTIONS.items()} | {"set_": list[str]}
+    defaults = {name: option for name, (_, option) in _WEIGHT_OPTIONS.items()}
+    defaults |= {name: setting.option for name, setting in _STREAM_OPTIONS.items()} | {"set_": _SET}
+    parameters = own + [
+        inspect.Parameter(
+            name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=defaults[name], annotation=kind
+        )
+        for name, kind in shared.items()
+    ]
+
+    @functools.wraps(command)
+    def run(**arguments) -> None:
+        weights = {name: arguments.pop(name) for name in _WEIGHT_OPTIONS}
+        flags = {}
+        for name, setting in _STREAM_OPTIONS.items():
+            value = arguments.pop(name)
+            flags[setting.field] = value if value is None or setting.factor == 1 else value * setting.factor
+        realtime = _Realtime(weights, flags, arguments.pop("set_"))
+        command(**arguments, realtime=realtime)
+
+    run.__signature__ = inspect.Signature(parameters, return_annotation=None)
+    run.__annotations__ = {p.name: p.annotation for p in parameters}
+    return run
 
 
 def _ms(seconds: float) -> str:
@@ -69,25 +116,12 @@ def _ms(seconds: float) -> str:
 
 
 @app.command()
+@_takes_realtime_options
 def stream(
     input_path: Path = typer.Argument(..., metavar="IN", help="Audio file to convert."),
     output_path: Path = typer.Argument(..., metavar="OUT", help="WAV or FLAC to write (float samples)."),
-    model: Path = MODEL,
-    index: Path | None = INDEX,
-    hubert: Path | None = HUBERT,
-    rmvpe: Path | None = RMVPE,
-    block_ms: float | None = BLOCK_MS,
-    crossfade_ms: float | None = CROSSFADE_MS,
-    extra_ms: float | None = EXTRA_MS,
-    threshold_db: float | None = THRESHOLD_DB,
-    key: float | None = KEY,
-    formant_shift: float | None = FORMANT_SHIFT,
-    index_rate: float | None = INDEX_RATE,
-    rms_mix_rate: float | None = RMS_MIX_RATE,
-    f0_method: str | None = F0_METHOD,
-    speaker: int | None = SPEAKER,
-    sample_rate: int | None = SAMPLE_RATE,
-    set_: list[str] = SET,
+    model: Path = typer.Option(..., "--model", "-m", help="RVC voice model (.pth)."),
+    realtime: _Realtime = None,
 ) -> None:
     """Convert a file through the realtime engine, block by block, as a live session would.
 
@@ -95,17 +129,10 @@ def stream(
     plus that much more at the end, at the stream rate.
     """
     from timbrel import api
-    from timbrel.core.errors import TimbrelError
 
-    try:
-        settings = _settings(
-            block_ms, crossfade_ms, extra_ms, threshold_db, key, formant_shift, index_rate,
-            rms_mix_rate, f0_method, speaker, sample_rate, set_,
-        )  # fmt: skip
-        voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe)
-        stats = api.stream_file(voice, input_path, output_path, settings)
-    except (TimbrelError, ValueError) as error:
-        _fail(error)
+    with one_line_errors(also=(ValueError,)):
+        settings = realtime.settings()
+        stats = api.stream_file(realtime.voice(model), input_path, output_path, settings)
     console.print(
         f"{stats.blocks} blocks of {_ms(stats.block_s)}: compute per block / block time "
         f"median {stats.compute_ratio(50):.2f}, 99th percentile {stats.compute_ratio(99):.2f}; "
@@ -123,6 +150,7 @@ def _device(text: str | None) -> int | str | None:
 
 
 @app.command()
+@_takes_realtime_options
 def live(
     model: Path | None = typer.Option(None, "--model", "-m", help="RVC voice model (.pth)."),
     list_devices: bool = typer.Option(False, "--list-devices", help="List the audio devices and exit."),
@@ -138,21 +166,7 @@ def live(
     device_latency: str = typer.Option(
         "low", help="Device buffering: low, high or seconds (more survives a busy machine)."
     ),
-    index: Path | None = INDEX,
-    hubert: Path | None = HUBERT,
-    rmvpe: Path | None = RMVPE,
-    block_ms: float | None = BLOCK_MS,
-    crossfade_ms: float | None = CROSSFADE_MS,
-    extra_ms: float | None = EXTRA_MS,
-    threshold_db: float | None = THRESHOLD_DB,
-    key: float | None = KEY,
-    formant_shift: float | None = FORMANT_SHIFT,
-    index_rate: float | None = INDEX_RATE,
-    rms_mix_rate: float | None = RMS_MIX_RATE,
-    f0_method: str | None = F0_METHOD,
-    speaker: int | None = SPEAKER,
-    sample_rate: int | None = SAMPLE_RATE,
-    set_: list[str] = SET,
+    realtime: _Realtime = None,
 ) -> None:
     """Convert the microphone to the speakers in real time (the [live] extra); Ctrl-C stops.
 
@@ -160,9 +174,8 @@ def live(
     took longer than a block are counted as late and reported, with the device's underflows.
     """
     from timbrel import api
-    from timbrel.core.errors import TimbrelError
 
-    try:
+    with one_line_errors(also=(ImportError, ValueError)):
         if list_devices:
             table = Table(title="Audio devices")
             for column in ("index", "name", "host API", "in", "out", "default Hz"):
@@ -176,11 +189,8 @@ def live(
             return
         if model is None:
             raise typer.BadParameter("give a voice model (or --list-devices)", param_hint="--model")
-        settings = _settings(
-            block_ms, crossfade_ms, extra_ms, threshold_db, key, formant_shift, index_rate,
-            rms_mix_rate, f0_method, speaker, sample_rate, set_,
-        )  # fmt: skip
-        voice = api.load(model, index=index, hubert=hubert, rmvpe=rmvpe)
+        settings = realtime.settings()
+        voice = realtime.voice(model)
         shown = [0.0]
 
         def show(stats) -> None:
@@ -200,8 +210,6 @@ def live(
             voice, settings, _device(input_device), _device(output_device), seconds, show,
             record_input, record_output, _latency(device_latency),
         )  # fmt: skip
-    except (TimbrelError, ImportError, ValueError) as error:
-        _fail(error)
     device_in, device_out = stats.device_latency_s
     console.print(
         f"latency: algorithmic {_ms(stats.algorithmic_latency_s)} + device {_ms(device_in)} in, "

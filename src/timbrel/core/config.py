@@ -150,23 +150,36 @@ def parse_scalar(text: str) -> Any:
         return text
 
 
-def with_overrides(config: C, overrides: list[str]) -> C:
-    """Apply ``section.field=value`` overrides and re-validate the whole config."""
-    data = to_dict(config)
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``dotted.name=value`` items -> {dotted name: value}, each value read by ``parse_scalar``."""
+    values = {}
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected dotted.name=value")
+        values[key] = parse_scalar(text)
+    return values
+
+
+def with_values(config: C, values: dict[str, Any]) -> C:
+    """Set the fields named by dotted keys to plain values and re-validate the whole config."""
+    data = to_dict(config)
+    for key, value in values.items():
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
             if not isinstance(node.get(part), dict):
-                raise ConfigError(f"override {item!r}: {part!r} is not a section")
+                raise ConfigError(f"{key}: {part!r} is not a section")
             node = node[part]
         if leaf not in node:
-            raise ConfigError(f"override {item!r}: no field {leaf!r}; allowed: {sorted(node)}")
-        node[leaf] = parse_scalar(text)
+            raise ConfigError(f"{key}: no field {leaf!r}; allowed: {sorted(node)}")
+        node[leaf] = to_dict(value)
     return from_dict(type(config), data)
+
+
+def with_overrides(config: C, overrides: list[str]) -> C:
+    """Apply ``section.field=value`` overrides and re-validate the whole config."""
+    return with_values(config, parse_overrides(overrides))
 
 
 def load_file(cls: type[C], path: str | Path) -> C:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -191,11 +191,17 @@ class SplitConfig:
     """How meta_info.json divides the recordings (the reference's prepare_data_meta.py flags).
     only_include_speakers: empty means every speaker (it matters to the stratified split only)."""
 
-    split_type: Literal["random", "stratified"] = "random"
-    num_test: int = 20
-    num_test_per_speaker: int = 1
-    only_include_speakers: tuple[str, ...] = ()
-    seed: int = 42
+    split_type: Literal["random", "stratified"] = field(
+        default="random", metadata={"help": "random or stratified (per speaker) test split."}
+    )
+    num_test: int = field(default=20, metadata={"help": "Test files in a random split."})
+    num_test_per_speaker: int = field(
+        default=1, metadata={"help": "Test files per speaker in a stratified split."}
+    )
+    only_include_speakers: tuple[str, ...] = field(
+        default=(), metadata={"help": "Comma-separated speakers (stratified split); empty = all."}
+    )
+    seed: int = field(default=42, metadata={"help": "Seed of the split."})
 
 
 def build_meta_info(data_dir: str | Path, split: SplitConfig) -> dict[str, list]:

@@ -11,7 +11,7 @@ here as superseded and not written. Pieces whose peak is not finite, zero or abo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -101,8 +101,12 @@ class RVCPrepareConfig:
     at most 4 GB (``for_cpu``). Each piece is scaled to ``x / peak * target_peak * peak_mix +
     (1 - peak_mix) * x`` (amplitudes are linear, full scale = 1)."""
 
-    sample_rate: Literal[32000, 40000, 48000] = 40000
-    piece_s: float = 3.7
+    sample_rate: Literal[32000, 40000, 48000] = field(
+        default=40000, metadata={"help": "Sample rate of the voice model to train: 32000, 40000 or 48000."}
+    )
+    piece_s: float = field(
+        default=3.7, metadata={"help": "Piece length in seconds (RVC uses 3.0 on CPU and small GPUs)."}
+    )
     overlap_s: float = 0.3
     target_peak: float = 0.9
     peak_mix: float = 0.75

@@ -50,7 +50,9 @@ class EvalConfig:
     """
 
     metrics: tuple[str, ...] = METRIC_GROUPS
-    key_shift_semitones: float = 0.0
+    key_shift_semitones: float = field(
+        default=0.0, metadata={"help": "The key shift the conversion applied, in semitones."}
+    )
     source_is_reference: bool = False
     dnsmos_personalized: bool = False
     voice_encoder_weights: Path | None = None

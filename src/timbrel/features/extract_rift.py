@@ -26,7 +26,7 @@ import io as bytes_io
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
 from typing import TypeVar
@@ -64,7 +64,9 @@ class RIFTExtractConfig:
     """features: which files to write (any of mel, rms, f0, cvec); batch_size: most utterances of
     equal length per model call; overwrite: recompute even what the ledger says is done."""
 
-    features: tuple[str, ...] = FEATURES
+    features: tuple[str, ...] = field(
+        default=FEATURES, metadata={"help": "Which files to write, comma-separated: mel, rms, f0, cvec."}
+    )
     batch_size: int = 8
     overwrite: bool = False
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import warnings
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -44,9 +44,17 @@ class RVCExtractConfig:
     fill_unvoiced: the current reference interpolates f0 through unvoiced frames; classic RVC
     leaves them at 0 Hz."""
 
-    version: Literal["v1", "v2"] = "v2"
-    f0_method: str | None = "rmvpe"
-    fill_unvoiced: bool = True
+    version: Literal["v1", "v2"] = field(
+        default="v2", metadata={"help": "v1 (256-d content features) or v2 (768-d)."}
+    )
+    f0_method: str | None = field(
+        default="rmvpe",
+        metadata={"help": "Pitch method: pm, harvest, dio or rmvpe; none for a model without pitch."},
+    )
+    fill_unvoiced: bool = field(
+        default=True,
+        metadata={"help": "Interpolate f0 through unvoiced frames (current RVC); off = classic RVC."},
+    )
     batch_size: int = 8
 
 

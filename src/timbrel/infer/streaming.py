@@ -84,14 +84,24 @@ class StreamSettings:
     block_s: float = 0.25
     crossfade_s: float = 0.05
     extra_s: float = 2.5
-    threshold_db: float = GATE_OFF_DB
-    key_shift_semitones: float = 0.0
-    formant_shift_semitones: float = 0.0
-    index_rate: float = 0.0
-    rms_mix_rate: float = 0.0
-    f0_method: str = "rmvpe"
-    speaker: int = 0
-    sample_rate: int | None = None
+    threshold_db: float = field(
+        default=GATE_OFF_DB, metadata={"help": "Silence 10 ms frames below this, -60..0 dB (-60 = off)."}
+    )
+    key_shift_semitones: float = field(default=0.0, metadata={"help": "Key shift in semitones, -16..16."})
+    formant_shift_semitones: float = field(
+        default=0.0, metadata={"help": "Move the formants by this many semitones, -2..2, keeping the pitch."}
+    )
+    index_rate: float = field(
+        default=0.0, metadata={"help": "How much of the retrieved features to use, 0-1 (default 0)."}
+    )
+    rms_mix_rate: float = field(
+        default=0.0, metadata={"help": "0 follows the input's loudness (default), 1 keeps the model's."}
+    )
+    f0_method: str = field(default="rmvpe", metadata={"help": "pm, rmvpe (default) or fcpe."})
+    speaker: int = field(default=0, metadata={"help": "Speaker id (default 0)."})
+    sample_rate: int | None = field(
+        default=None, metadata={"help": "Stream rate in Hz, a multiple of 100 (default: the model's)."}
+    )
 
     def __post_init__(self) -> None:
         for name, (lowest, highest, unit) in RANGES.items():

@@ -62,11 +62,17 @@ class RVCTrainConfig:
     (32 kHz) with DiscriminatorConfig.tiny(), for tests and demos. pretrained_g/d: pretrained
     f0G40k.pth-style files or any G_*.pth/D_*.pth, loaded strictly from their ``model`` entry.
     validation_items: pieces held out of training; best_metric: mcd_db or f0_rmse_cents.
-    wandb_project: also log to this Weights & Biases project (needs the wandb package)."""
+    f0_method None trains a model without pitch guidance. wandb_project: also log to this Weights &
+    Biases project (needs the wandb package)."""
 
-    version: Literal["v1", "v2"] = "v2"
-    sample_rate: int = 40000
-    use_f0: bool = True
+    version: Literal["v1", "v2"] = field(default="v2", metadata={"help": "v1 or v2."})
+    sample_rate: int = field(default=40000, metadata={"help": "32000, 40000 or 48000."})
+    f0_method: str | None = field(
+        default="rmvpe",
+        metadata={
+            "help": "Pitch method of the feature extraction: pm or rmvpe; none trains a model without pitch."
+        },
+    )
     model_size: Literal["full", "tiny"] = "full"
     speaker: int = 0
     batch_size: int = 4
@@ -82,6 +88,10 @@ class RVCTrainConfig:
     optim: RVCOptimConfig = field(default_factory=RVCOptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
+
+    @property
+    def use_f0(self) -> bool:
+        return self.f0_method is not None
 
     def synthesizer_config(self) -> SynthesizerConfig:
         if self.model_size == "tiny":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from timbrel.ui.forms import FIELD_HELP, NONE_CHOICE, FormField
+from timbrel.ui.forms import NONE_CHOICE, FormField
 
 PER_ROW = 3
 
@@ -13,7 +13,7 @@ PER_ROW = 3
 def field_component(field: FormField, elem_prefix: str) -> gr.components.Component:
     common = {
         "label": field.label,
-        "info": FIELD_HELP.get(field.name.rsplit(".", 1)[-1]),
+        "info": field.help,
         "elem_id": f"{elem_prefix}-{field.name.replace('.', '-').replace('_', '-')}",
     }
     if field.kind == "bool":

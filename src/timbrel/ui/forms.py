@@ -43,7 +43,8 @@ class FormField:
     kind: bool (checkbox), int / float (number; ``optional`` allows an empty box = None),
     choice (dropdown of ``choices``, shown as strings), text (a string), path (a file or folder,
     checked by the caller's guard), names (a tuple of strings typed comma-separated), value
-    (anything else, typed as JSON or a bare word).
+    (anything else, typed as JSON or a bare word). help: what the option does, from the config
+    field's ``metadata["help"]`` (the CLI shows the same text).
     """
 
     name: str
@@ -51,6 +52,7 @@ class FormField:
     default: Any
     optional: bool = False
     choices: tuple[Any, ...] = ()
+    help: str | None = None
 
     @property
     def label(self) -> str:
@@ -144,11 +146,13 @@ def _flatten(defaults: Any, choices: dict[str, tuple[Any, ...]], prefix: str) ->
         if dataclasses.is_dataclass(hints[field.name]):
             fields += _flatten(default, choices, prefix=f"{name}.")
         else:
-            fields.append(_field(name, hints[field.name], default, choices.get(name)))
+            kind, optional, allowed = _kind(hints[field.name], choices.get(name))
+            fields.append(FormField(name, kind, default, optional, allowed, field.metadata.get("help")))
     return fields
 
 
-def _field(name: str, hint: Any, default: Any, choices: tuple[Any, ...] | None) -> FormField:
+def _kind(hint: Any, choices: tuple[Any, ...] | None) -> tuple[Kind, bool, tuple[Any, ...]]:
+    """A field's type hint -> (kind, optional, choices)."""
     args = typing.get_args(hint)
     optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
     if optional:
@@ -156,22 +160,22 @@ def _field(name: str, hint: Any, default: Any, choices: tuple[Any, ...] | None) 
         hint = rest[0] if len(rest) == 1 else typing.Union[rest]  # noqa: UP007  # a runtime union
     origin = typing.get_origin(hint)
     if choices is not None:
-        return FormField(name, "choice", default, optional, tuple(choices))
+        return "choice", optional, tuple(choices)
     if origin is Literal:
-        return FormField(name, "choice", default, optional, typing.get_args(hint))
+        return "choice", optional, typing.get_args(hint)
     if hint is bool:
-        return FormField(name, "bool", default, optional)
+        return "bool", optional, ()
     if hint is int:
-        return FormField(name, "int", default, optional)
+        return "int", optional, ()
     if hint is float:
-        return FormField(name, "float", default, optional)
+        return "float", optional, ()
     if hint is str:
-        return FormField(name, "text", default, optional)
+        return "text", optional, ()
     if hint is Path:
-        return FormField(name, "path", default, optional)
+        return "path", optional, ()
     if origin is tuple and typing.get_args(hint) == (str, Ellipsis):
-        return FormField(name, "names", default, optional)
-    return FormField(name, "value", default, optional)
+        return "names", optional, ()
+    return "value", optional, ()
 
 
 def form_values(
@@ -196,34 +200,3 @@ def form_values(
                 raise ConfigError(f"{field.label}: paths cannot be given here")
             node[leaf] = str(resolve_path(node[leaf]))
     return data
-
-
-# What each option does, shown under its field (the CLI's help, for fields the CLI names).
-FIELD_HELP = {
-    "f0_method": "Pitch method.",
-    "key_shift_semitones": "Key shift in semitones (+12 = one octave up).",
-    "speaker": "Speaker id (or name, for RIFT).",
-    "index_rate": "How much of the retrieved index features to use (0-1).",
-    "protect": "Protect voiceless consonants and breaths (0-0.5; 0.5 = off).",
-    "rms_mix_rate": "1 keeps the output's loudness, 0 follows the input's.",
-    "filter_radius": "Median filter radius for harvest (>= 3 filters).",
-    "output_sample_rate": "Resample the output to this rate (empty = the model's rate).",
-    "fill_unvoiced": "Interpolate f0 through unvoiced frames (current RVC); off = classic RVC.",
-    "quiet_point_rule": "How long audio is cut at quiet points: current or classic (2023) RVC.",
-    "infer_steps": "Sampling steps of the flow.",
-    "ds_cfg_strength": "Content/pitch guidance strength.",
-    "spk_cfg_strength": "Speaker guidance strength.",
-    "skip_cfg_strength": "Skip-layer guidance strength (needs cfg skip layers).",
-    "cfg_skip_layers": "Blocks the skip-layer guidance leaves out: a number or a list like [6, 7].",
-    "cfg_rescale": "Rescale of the guided velocity towards the conditional one's spread.",
-    "robust_f0": "0: RMVPE only; 1: fill its gaps from dio/Praat; 2: median ensemble.",
-    "target_lufs": "Loudness the input is normalised to before conversion.",
-    "restore_loudness": "Give the output the input's loudness.",
-    "solver": "ODE solver: euler is the reference's.",
-    "sample_rate": "Sample rate of the voice model to train.",
-    "piece_s": "Piece length (RVC uses 3.0 s on CPU and small GPUs).",
-    "version": "v1 (256-d content features) or v2 (768-d).",
-    "split_type": "random or stratified (per speaker) test split.",
-    "only_include_speakers": "Comma-separated speakers (stratified split); empty = all.",
-    "features": "Which files to write, comma-separated: mel, rms, f0, cvec.",
-}

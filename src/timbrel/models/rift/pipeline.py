@@ -60,25 +60,47 @@ class RIFTConvertOptions:
     per-speaker f0 statistics, which `timbrel train rift` writes into the sidecar).
     """
 
-    speaker: str | int = 0
-    key_shift_semitones: float = 0.0
-    auto_key: bool = False
-    infer_steps: int = 32
-    ds_cfg_strength: float = 0.2
-    spk_cfg_strength: float = 0.8
-    skip_cfg_strength: float = 0.0
-    cfg_skip_layers: int | tuple[int, ...] | None = None
-    cfg_rescale: float = 0.7
-    cvec_downsample_rate: int = 2
-    robust_f0: int = 0
-    batch_size: int = 1
+    speaker: str | int = field(
+        default=0, metadata={"help": "Speaker name (from the model's speaker table) or id."}
+    )
+    key_shift_semitones: float = field(
+        default=0.0, metadata={"help": "Key shift in semitones (+12 = one octave up)."}
+    )
+    auto_key: bool = field(
+        default=False,
+        metadata={"help": "Add the key shift that moves the input to the speaker's training f0."},
+    )
+    infer_steps: int = field(default=32, metadata={"help": "Sampling steps of the flow."})
+    ds_cfg_strength: float = field(
+        default=0.2, metadata={"help": "Content-downsampling (content and pitch) guidance strength."}
+    )
+    spk_cfg_strength: float = field(default=0.8, metadata={"help": "Speaker guidance strength."})
+    skip_cfg_strength: float = field(
+        default=0.0, metadata={"help": "Skip-layer guidance strength (0 = off; needs cfg skip layers)."}
+    )
+    cfg_skip_layers: int | tuple[int, ...] | None = field(
+        default=None,
+        metadata={"help": "Blocks the skip-layer guidance leaves out: a number or a list like [6, 7]."},
+    )
+    cfg_rescale: float = field(
+        default=0.7, metadata={"help": "Rescale of the guided velocity towards the conditional one's spread."}
+    )
+    cvec_downsample_rate: int = field(default=2, metadata={"help": "Negative content downsampling."})
+    robust_f0: int = field(
+        default=0, metadata={"help": "0 RMVPE only, 1 fill its gaps from dio/Praat, 2 median ensemble."}
+    )
+    batch_size: int = field(default=1, metadata={"help": "Slices sampled together."})
     precision: devices.Precision = "fp32"
     fade_ms: float = 20.0
-    target_lufs: float = -18.0
-    restore_loudness: bool = True
+    target_lufs: float = field(
+        default=-18.0, metadata={"help": "Loudness the input is normalised to before conversion."}
+    )
+    restore_loudness: bool = field(default=True, metadata={"help": "Give the output the input's loudness."})
     slicer: SlicerConfig = field(default_factory=SlicerConfig.rift_infer)
     batched_guidance: bool = True
-    solver: Literal["euler", "midpoint", "heun"] = "euler"
+    solver: Literal["euler", "midpoint", "heun"] = field(
+        default="euler", metadata={"help": "ODE solver: euler is the reference's."}
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.infer_steps, int) or self.infer_steps < 2:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -100,19 +100,48 @@ class RVCConvertOptions:
     device and precision (Chunking.for_device).
     """
 
-    f0_method: str = "rmvpe"
-    key_shift_semitones: float = 0.0
-    index_rate: float = 0.75
-    protect: float = 0.33
-    rms_mix_rate: float = 0.25
-    filter_radius: int = 0
-    output_sample_rate: int | None = None
-    speaker: int = 0
-    fill_unvoiced: bool = True
-    quiet_point_rule: Literal["current", "classic"] = "current"
+    f0_method: str = field(
+        default="rmvpe",
+        metadata={
+            "help": "Pitch method, one of pm, harvest, dio, rmvpe, crepe-full, crepe-tiny, fcpe, "
+            "hybrid (rmvpe+fcpe median)."
+        },
+    )
+    key_shift_semitones: float = field(
+        default=0.0, metadata={"help": "Key shift in semitones (+12 = one octave up)."}
+    )
+    index_rate: float = field(
+        default=0.75, metadata={"help": "How much of the retrieved index features to use (0-1)."}
+    )
+    protect: float = field(
+        default=0.33, metadata={"help": "Protect voiceless consonants and breaths (0-0.5; 0.5 = off)."}
+    )
+    rms_mix_rate: float = field(
+        default=0.25, metadata={"help": "1 keeps the output's loudness, 0 follows the input's."}
+    )
+    filter_radius: int = field(
+        default=0, metadata={"help": "Median filter radius for harvest (>= 3 filters)."}
+    )
+    output_sample_rate: int | None = field(
+        default=None, metadata={"help": "Resample the output to this rate (none: the model's rate)."}
+    )
+    speaker: int = field(default=0, metadata={"help": "Speaker id."})
+    fill_unvoiced: bool = field(
+        default=True,
+        metadata={"help": "Interpolate f0 through unvoiced frames (current RVC); off = classic RVC."},
+    )
+    quiet_point_rule: Literal["current", "classic"] = field(
+        default="current",
+        metadata={"help": "How long audio is cut at quiet points: current or classic (2023) RVC."},
+    )
     chunking: Chunking | None = None
-    auto_key: bool = False
-    formant_shift_semitones: float = 0.0
+    auto_key: bool = field(
+        default=False,
+        metadata={"help": "Add the key shift that moves the input to the voice's training f0."},
+    )
+    formant_shift_semitones: float = field(
+        default=0.0, metadata={"help": "Move the formants by this many semitones, keeping the pitch."}
+    )
     precision: devices.Precision = "fp32"
 
     def __post_init__(self) -> None:

@@ -95,21 +95,13 @@ def build_family(trainer: Trainer, context: UIContext) -> OnShow | None:
         return None
     prefix = f"train-{trainer.family.lower()}"
     defaults = getattr(config_class, trainer.preset)() if trainer.preset else config_class()
-    fields = form_fields(config_class, defaults=defaults)
+    fields = form_fields(config_class, {"f0_method": RVC_PITCH_METHODS}, defaults=defaults)
     folders = workspace.children(trainer.folder)
     folder = gr.Dropdown(
         choices=folders,
         value=folders[0] if folders else None,
         label=trainer.folder_label,
         elem_id=f"{prefix}-folder",
-    )
-    takes_f0_method = "f0_method" in inspect.signature(train).parameters
-    f0_method = gr.Dropdown(
-        list(RVC_PITCH_METHODS),
-        value="rmvpe",
-        label="f0 method (feature extraction)",
-        visible=takes_f0_method,
-        elem_id=f"{prefix}-f0-method",
     )
     components = form(fields, prefix)
     go = gr.Button(f"Train {trainer.family}", variant="primary", elem_id=f"{prefix}-start")
@@ -123,7 +115,7 @@ def build_family(trainer: Trainer, context: UIContext) -> OnShow | None:
     plot = gr.Plot(label="Loss", elem_id=f"{prefix}-loss")
 
     @readable_errors
-    def run(folder_name, method, *shown):
+    def run(folder_name, *shown):
         if not folder_name:
             raise gr.Error(f"choose a folder under {trainer.folder}/ first")
         target = workspace.named(trainer.folder, folder_name)
@@ -135,7 +127,6 @@ def build_family(trainer: Trainer, context: UIContext) -> OnShow | None:
             "rmvpe": context.rmvpe,
             "contentvec": context.contentvec,
             "vocoder": context.vocoder,
-            "f0_method": method,
         }
         job = TrainingJob(lambda logger: training_call(train, {**weights, "logger": logger})(target, config))
         status_text = ""
@@ -143,7 +134,7 @@ def build_family(trainer: Trainer, context: UIContext) -> OnShow | None:
             yield status_text, figure
         yield f"{status_text}\n\n{result_summary(job.result, workspace)}", figure
 
-    go.click(run, inputs=[folder, f0_method, *components], outputs=[status, plot])
+    go.click(run, inputs=[folder, *components], outputs=[status, plot])
     return OnShow(lambda: gr.Dropdown(choices=workspace.children(trainer.folder)), [folder])
 
 
