@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 
+from benchmarks.memory import MINUTES, peak_rss_mb
 from timbrel.audio.synthesis import SINGERS, sing_recording
 from timbrel.features.content.hubert import HubertConfig, HubertModel
 from timbrel.features.extract_rift import RIFTFeatureModels, utterance_features
@@ -130,6 +131,14 @@ def extraction_speed(seconds: float) -> dict:
 
 def conversion_rtf(preset: str, seconds: float, steps: int, guidance_on: bool) -> float:
     """Whole conversion (slice, features, sampling, vocoder, assembly) of synthetic singing: wall/audio s."""
+    voice, audio, options = _conversion(preset, seconds, steps, guidance_on)
+    start = time.perf_counter()
+    voice.convert(audio, options, RIFTNoise(generator=torch.Generator().manual_seed(0)))
+    return (time.perf_counter() - start) / seconds
+
+
+def _conversion(preset: str, seconds: float, steps: int, guidance_on: bool):
+    """A full-size voice of random weights, ``seconds`` of synthetic singing and the options."""
     torch.manual_seed(0)
     dit = DiT(DiTConfig.preset(preset, num_speakers=1)).eval()
     voice = RIFTVoice(
@@ -147,9 +156,17 @@ def conversion_rtf(preset: str, seconds: float, steps: int, guidance_on: bool) -
         skip_cfg_strength=0.3 if guidance_on else 0.0,
         cfg_skip_layers=3 if guidance_on else None,
     )
-    start = time.perf_counter()
-    voice.convert(audio, options, RIFTNoise(generator=torch.Generator().manual_seed(0)))
-    return (time.perf_counter() - start) / seconds
+    return voice, audio, options
+
+
+def conversion_peak_rss_mb(minutes: int) -> float:
+    """Peak resident memory of a fresh process converting ``minutes`` of singing with dit-768-12
+    (2 steps: memory does not grow with the step count, the segment is what is alive)."""
+    return peak_rss_mb(
+        "import torch; from benchmarks.rift import _conversion; from timbrel.models.rift.pipeline import "
+        f"RIFTNoise; v, a, o = _conversion('dit-768-12', {minutes * 60}, 2, False);"
+        "v.convert(a, o, RIFTNoise(generator=torch.Generator().manual_seed(0)))"
+    )
 
 
 def run(quick: bool = False) -> dict:
@@ -201,4 +218,9 @@ def run(quick: bool = False) -> dict:
         rtf = conversion_rtf("dit-768-12", 10.0, 8, True)
         results["conversion_10s_8steps_allcfg_rtf"] = rtf
         print(f"conversion 10 s, dit-768-12, 8 steps, ds+spk+skip CFG: RTF {rtf:.2f}", flush=True)
+        results["conversion_peak_rss_mb"] = {}
+        for minutes in MINUTES:
+            peak = conversion_peak_rss_mb(minutes)
+            results["conversion_peak_rss_mb"][minutes] = peak
+            print(f"peak memory, conversion of a {minutes} min input: {peak:.0f} MB", flush=True)
     return results

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import subprocess
-import sys
 import time
 from collections import defaultdict
 
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from benchmarks.memory import MINUTES, peak_rss_mb
 from timbrel.audio.synthesis import SINGERS, sing_recording
 from timbrel.features.content.hubert import HubertConfig, HubertModel
 from timbrel.features.pitch import registry
@@ -236,7 +235,7 @@ def run(quick: bool = False) -> dict:
     )
     if not quick:
         results["peak_rss_mb"] = {}
-        for minutes in (1, 5, 10):
+        for minutes in MINUTES:
             peak = _peak_memory_mb(minutes)
             results["peak_rss_mb"][minutes] = peak
             print(f"peak memory, {minutes} min input: {peak:.0f} MB", flush=True)
@@ -245,15 +244,12 @@ def run(quick: bool = False) -> dict:
 
 def _peak_memory_mb(minutes: int) -> float:
     """Peak resident memory of a fresh process converting ``minutes`` of audio (pm, no index)."""
-    code = (
-        "import resource, sys; from benchmarks.rvc_convert import _models, _pitch;"
+    return peak_rss_mb(
+        "from benchmarks.rvc_convert import _models, _pitch;"
         "from timbrel.audio.synthesis import SINGERS, sing_recording;"
         "from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig;"
         "from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice;"
         "s, c = _models(True); v = RVCVoice(s, c, _pitch(E2E(E2EConfig())), None);"
         f"a = sing_recording(SINGERS[0], {minutes * 60}, 16000, seed=4).mono;"
-        "v.convert_16k(a, RVCConvertOptions(f0_method='pm', index_rate=0.0));"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        "v.convert_16k(a, RVCConvertOptions(f0_method='pm', index_rate=0.0))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1]) / 1024

@@ -13,6 +13,7 @@ import torch
 from timbrel.audio import io
 from timbrel.core import device as devices
 from timbrel.core.config import from_dict
+from timbrel.core.cpu_kernels import bound_primitive_cache
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import remove_stale_temporaries, visible_files
 from timbrel.core.jobs import Outcome, default_workers, progress_bar
@@ -127,7 +128,9 @@ def load(
     device: auto, cpu, cuda, cuda:N or mps; precision: fp32, fp16, bf16 or auto (see
     timbrel.core.device). Every network moves there once; ``voice.placement`` says where, and
     ``convert_options`` takes its precision unless told otherwise. ``say`` hears what auto picked.
-    ``engine``: torch, or onnx (RVC: the synthesizer runs as an ONNX graph in onnxruntime)."""
+    ``engine``: torch, or onnx (RVC: the synthesizer runs as an ONNX graph in onnxruntime).
+    Long audio converts in flat memory: see timbrel.core.cpu_kernels."""
+    bound_primitive_cache()
     path = Path(model)
     family, source = _open_model(path)
     if engine not in ENGINES:

@@ -1,0 +1,52 @@
+"""Converting long audio takes memory flat in its length: each length runs `timbrel convert` in a
+fresh process on the end-to-end fixtures' tiny RVC model, which reports its own peak RSS."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from timbrel.audio import io
+from timbrel.audio.synthesis import SINGERS, sing_recording
+
+# timbrel convert in-process, then this process's peak resident memory in MB
+PEAK_RSS = """
+import resource, sys
+from timbrel.cli import app
+try:
+    app(sys.argv[1:], prog_name="timbrel")
+except SystemExit as end:
+    assert not end.code, end.code
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+"""
+
+
+def peak_rss_mb(seconds: int, folder, model_root) -> float:
+    song = folder / f"song{seconds}.wav"
+    io.save(song, sing_recording(SINGERS[0], seconds, 44100, seed=4))
+    settings = json.loads((model_root / "settings.json").read_text())
+    command = [
+        "convert", song, "-o", folder / "out", "--model", model_root / settings["model_file"],
+        "--index", model_root / settings["index_file"], "--hubert", model_root / "hubert",
+        "--f0-method", "pm", "--device", "cpu",
+    ]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, *map(str, command)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_rvc_conversion_memory_grows_only_by_the_whole_length_arrays(fixtures, tmp_path):
+    """One minute is two chunks of RVC's CPU chunking (38 s), five minutes eight. What a chunk
+    needs is freed before the next; what stays is the whole-length audio, f0 and output arrays
+    (about ten float32 copies at 44.1 kHz, ~110 MB a minute, measured 898 MB at 1 minute and 1348 MB
+    at 5). Before oneDNN's primitive cache was bounded every chunk also left its primitives
+    behind: 1.05 GB at 1 minute, 5.2 GB at 10, about 460 MB a minute."""
+    root = fixtures / "rvc" / "e2e"
+    short, long = (peak_rss_mb(seconds, tmp_path, root) for seconds in (60, 300))
+    assert (long - short) / 4 < 150, (short, long)
