@@ -11,7 +11,6 @@ from scipy.signal import filtfilt
 from tests import parity
 from tests.parity import magnitude
 from timbrel.features.pitch.coarse import coarse_pitch
-from timbrel.features.pitch.errors import AllUnvoicedError
 from timbrel.features.pitch.pm import PmConfig, PmExtractor
 from timbrel.features.pitch.rvc import rvc_inference_f0, rvc_training_f0
 
@@ -48,9 +47,10 @@ def test_classic_keeps_unvoiced_frames_at_zero_and_coarse_one(pm_f0):
     assert np.all(result.coarse[unvoiced] == 1)
 
 
-def test_all_unvoiced_is_reported():
-    with pytest.raises(AllUnvoicedError):
-        rvc_training_f0(np.zeros(10))
+def test_an_all_unvoiced_piece_stays_at_zero_hz_instead_of_being_skipped():
+    result = rvc_training_f0(np.zeros(10), fill_unvoiced_frames=True)
+    np.testing.assert_array_equal(result.f0_hz, np.zeros(10))
+    np.testing.assert_array_equal(result.coarse, np.ones(10))
 
 
 def test_classic_harvest_median_filter_only_above_radius_two():

@@ -29,11 +29,13 @@ class RvcF0:
 def rvc_training_f0(f0_hz: np.ndarray, fill_unvoiced_frames: bool = True) -> RvcF0:
     """f0_hz: (frames,) raw extractor output -> what extract_f0 saves.
 
-    Raises AllUnvoicedError (the reference skips the file) when filling and no frame is voiced.
+    A piece with no voiced frame (a breath, a consonant cluster) stays at 0 Hz, coarse 1, as in
+    classic RVC: the current reference skips such a file ("pitch all 0"), which loses a good piece
+    of the recording; inference treats an all-unvoiced input the same way.
     The frame count is the extractor's (pm: len // 160; rmvpe: len // 160 + 1, trimmed later by
     the data loader).
     """
-    if fill_unvoiced_frames:
+    if fill_unvoiced_frames and np.any(f0_hz > 0):
         f0_hz = fill_unvoiced(f0_hz)
     return RvcF0(f0_hz=np.asarray(f0_hz), coarse=coarse_pitch(f0_hz))
 
