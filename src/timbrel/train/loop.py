@@ -55,12 +55,17 @@ def fit(
 ) -> Position:
     """Train until ``config.epochs`` or ``config.max_steps`` -> the final position.
 
-    ``on_save(position)`` runs on rank 0 after each checkpoint (export, validation).
+    ``on_save(position)`` runs on rank 0 after each checkpoint (export, validation), and again
+    for the checkpoint a run resumes from: a kill can fall between a checkpoint and what follows
+    it, so ``on_save`` must give the same files when run twice.
     The task may have ``end_epoch(epoch)`` (learning-rate schedules) and ``media()``.
     """
     logger = logger if logger is not None and context.is_main else NullLogger()
-    position = (store.resume(task, context) if store is not None else None) or Position()
+    resumed = store.resume(task, context) if store is not None else None
+    position = resumed or Position()
     saved_at = position.step
+    if resumed is not None and on_save is not None and context.is_main:
+        on_save(position)
 
     def save() -> None:
         nonlocal saved_at

@@ -71,8 +71,9 @@ class BestRule:
 
 
 class Saver:
-    """The loop's ``after_save`` (train.loop.fit). history: the validation rows of the run, the
-    resumed ones first; validations: (step, metrics) of this call's; best: (value, step) or None."""
+    """The loop's ``on_save`` (train.loop.fit); calling it twice for a step writes the same files.
+    history: the validation rows of the run, the resumed ones first; validations: (step, metrics)
+    of this call's; best: (value, step) or None."""
 
     def __init__(
         self, hooks: SaverHooks, cadence: SaveCadence, rule: BestRule, logger: Logger, log_prefix: str
@@ -102,6 +103,8 @@ class Saver:
             return
         self.validations.append((step, metrics))
         self.logger.scalars({f"{self.log_prefix}/{k}": v for k, v in metrics.items()}, step)
+        # a resumed run calls again for its checkpoint's step: its row replaces the killed run's
+        self.history = [row for row in self.history if row["step"] != step]
         self.history.append({"step": step, "epoch": position.last_epoch, **metrics})
         if self.rule.history_file is not None:
             write_text_atomic(self.rule.history_file, json.dumps(self.history, indent=1))
@@ -112,8 +115,13 @@ class Saver:
                 write_text_atomic(self.rule.best_file, json.dumps(record))
 
     def _offer(self, metrics: dict[str, float], step: int) -> bool:
+        """Whether the step's metrics are the best so far (also when the records already name
+        this step: a killed run may have recorded it without exporting its model)."""
         value = metrics.get(self.rule.metric)
-        if value is None or not self.rule.beats(value, self.best and self.best[0]):
+        if value is None:
+            return False
+        again = self.best is not None and self.best[1] == step and self.best[0] == value
+        if not again and not self.rule.beats(value, self.best and self.best[0]):
             return False
         self.best = (value, step)
         return True
