@@ -8,6 +8,7 @@ task state the family's files do not hold (its schedulers, for RVC).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from timbrel.core import device as devices
+from timbrel.core.files import write_text_atomic
 from timbrel.nn.step_context import StepContext
 from timbrel.weights.train_state import read_state, write_state
 
@@ -66,6 +68,9 @@ class Position:
         return self.epoch - 1 if self.batch == 0 else self.epoch
 
 
+_FOLLOWED_UP_FILE = "followed_up.json"
+
+
 class CheckpointStore:
     def __init__(
         self, folder: str | Path, format: TaskStateFormat | None = None, keep_latest_only: bool = False
@@ -80,6 +85,14 @@ class CheckpointStore:
             return []
         found = (_LOOP_FILE.match(p.name) for p in self.folder.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
+
+    def followed_up(self, step: int) -> bool:
+        """Whether what follows the checkpoint of ``step`` (the loop's on_save) finished."""
+        marker = self.folder / _FOLLOWED_UP_FILE
+        return marker.is_file() and json.loads(marker.read_text()).get("step") == step
+
+    def mark_followed_up(self, step: int) -> None:
+        write_text_atomic(self.folder / _FOLLOWED_UP_FILE, json.dumps({"step": step}))
 
     def save(self, task: Any, position: Position, context: StepContext) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

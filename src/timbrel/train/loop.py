@@ -56,24 +56,29 @@ def fit(
     """Train until ``config.epochs`` or ``config.max_steps`` -> the final position.
 
     ``on_save(position)`` runs on rank 0 after each checkpoint (export, validation), and again
-    for the checkpoint a run resumes from: a kill can fall between a checkpoint and what follows
-    it, so ``on_save`` must give the same files when run twice.
+    for the checkpoint a run resumes from when a kill fell between that checkpoint and the end of
+    its ``on_save``, so ``on_save`` must give the same files when run twice.
     The task may have ``end_epoch(epoch)`` (learning-rate schedules) and ``media()``.
     """
     logger = logger if logger is not None and context.is_main else NullLogger()
     resumed = store.resume(task, context) if store is not None else None
     position = resumed or Position()
     saved_at = position.step
-    if resumed is not None and on_save is not None and context.is_main:
-        on_save(position)
+
+    def follow_up() -> None:
+        if on_save is not None and store is not None:
+            on_save(position)
+            store.mark_followed_up(position.step)
+
+    if resumed is not None and context.is_main and not store.followed_up(position.step):
+        follow_up()
 
     def save() -> None:
         nonlocal saved_at
         if store is not None and saved_at != position.step:
             if context.is_main:
                 store.save(task, position, context)
-                if on_save is not None:
-                    on_save(position)
+                follow_up()
             saved_at = position.step
             barrier(context)
 
