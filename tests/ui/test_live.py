@@ -7,6 +7,7 @@ output with it).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import time
 
@@ -15,9 +16,14 @@ import pytest
 import soundfile
 
 from tests.conftest import require
+from tests.infer.stand_ins import LocalContent, local_synthesizer
 from tests.ui.test_app import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, choose, open_tab, set_text
 from timbrel import api
 from timbrel.audio import io
+from timbrel.audio.resample import resample
+from timbrel.infer.live import ChunkStream
+from timbrel.infer.streaming import StreamingConverter, StreamSettings
+from timbrel.models.rvc.pipeline import RVCVoice
 
 try:
     from playwright import sync_api
@@ -28,6 +34,31 @@ BROWSER_RATE = 48000  # Chromium's capture rate; the tab resamples it to the mod
 STREAM_S = 4.0
 SETTINGS = {"f0_method": "pm", "extra_s": 0.5}  # less context than the default 2.5 s: quicker blocks
 SETTLE_S = 1.5  # no status change for this long: the last chunk has been converted
+
+
+def test_chunks_at_another_rate_reach_the_engine_as_one_resampled_stream(tmp_path):
+    """Chunks of uneven lengths at the browser's rate: the engine receives the one-shot resampling
+    of the whole signal (less the resampler's delay, which it holds back), returns what the engine
+    gives for that, records both, and times every block it converts."""
+    voice = RVCVoice(local_synthesizer(use_f0=False), LocalContent(), None)
+    settings = StreamSettings(block_s=0.1, extra_s=0.2)
+    stream = ChunkStream(StreamingConverter(voice, settings), record_to=tmp_path)
+    signal = (0.3 * np.random.default_rng(0).standard_normal(BROWSER_RATE)).astype(np.float32)
+    cuts = [0, 1000, 4801, 12000, 30000, BROWSER_RATE]
+    returned = np.concatenate([stream.push(signal[a:b], BROWSER_RATE) for a, b in itertools.pairwise(cuts)])
+    geometry = stream.converter.geometry
+    received, _ = soundfile.read(tmp_path / "input.wav", dtype="float32")
+    recorded, _ = soundfile.read(tmp_path / "output.wav", dtype="float32")
+    whole = resample(signal, BROWSER_RATE, geometry.sample_rate)
+    assert 0 < len(whole) - len(received) < geometry.frame
+    np.testing.assert_array_equal(received, whole[: len(received)])
+    np.testing.assert_array_equal(recorded, returned)
+    np.testing.assert_allclose(
+        returned, StreamingConverter(voice, settings).push(received), rtol=0, atol=1e-6
+    )
+    assert stream.stats.blocks == len(received) // geometry.block
+    with pytest.raises(ValueError, match="changed from 48000 Hz to 44100 Hz"):
+        stream.push(signal[:100], 44100)
 
 
 @pytest.fixture
