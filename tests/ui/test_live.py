@@ -24,6 +24,7 @@ from timbrel.audio.resample import resample
 from timbrel.infer.live import ChunkStream
 from timbrel.infer.streaming import StreamingConverter, StreamSettings
 from timbrel.models.rvc.pipeline import RVCVoice
+from timbrel.ui.tabs.live import STREAM_EVERY_S
 
 try:
     from playwright import sync_api
@@ -112,9 +113,14 @@ def test_the_microphone_streams_through_the_engine(microphone_page, server, e2e)
     page.locator("#live-microphone").get_by_role("button", name="Record").click()
     status = page.locator("#live-status")
     page.get_by_text("Blocks converted").wait_for(state="visible")
+    player = page.locator("#live-output audio")
+    page.wait_for_function("() => document.querySelector('#live-output audio')?.currentTime > 0")
+    source = player.evaluate("player => player.src")
     time.sleep(STREAM_S)
-    # the converted audio plays on the page as one stream
-    assert page.locator("#live-output audio").evaluate("player => player.currentTime") > 0
+    # the converted chunks play as one stream: gradio would restart the player for each run of an
+    # event, and a chunk lasts STREAM_EVERY_S
+    assert player.evaluate("player => player.src") == source
+    assert player.evaluate("player => player.currentTime") > 2 * STREAM_EVERY_S
     page.locator("#live-microphone").get_by_role("button", name="Stop").click()
     report = settled_text(status)
     blocks = int(report.split("Blocks converted: ")[1].split(";")[0])

@@ -4,11 +4,12 @@ audio streamed back to the page.
 Starting the microphone builds one engine for the page session (a gr.State). The browser then
 sends its recording in chunks (WAV at its own rate, every ``stream_every`` seconds); each chunk is
 converted as it arrives and queued, and one long-running generator, started with the recording,
-yields the queue into the streaming player as 16-bit WAV. A single generator is needed because
-gradio opens a new player stream for every run of an event: answering each chunk's event directly
-would restart the player every chunk. A chunk that arrives while the server is still converting
-the previous one is dropped by the browser, so the page shows how much audio arrived against how
-long the session has run.
+yields the queue into the streaming player as 16-bit WAV. One generator for the whole recording is
+needed because gradio streams an output only from a generator and opens a new player stream for
+each run: a plain function's return per chunk never reaches the streaming player, and a generator
+per chunk restarts the player every chunk (tried in Chromium with gradio 6.31). A chunk that
+arrives while the server is still converting the previous one is dropped by the browser, so the
+page shows how much audio arrived against how long the session has run.
 """
 
 from __future__ import annotations
@@ -55,10 +56,10 @@ def rvc_models(context: UIContext) -> list[str]:
 def mono_float(samples: np.ndarray) -> np.ndarray:
     """gradio's microphone chunk (int16, (n,) or (n, channels)) -> (n,) float32 in [-1, 1)."""
     samples = np.asarray(samples)
+    if np.issubdtype(samples.dtype, np.integer):
+        samples = samples / INT16_SCALE
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
-    if np.issubdtype(samples.dtype, np.integer):
-        return (samples / INT16_SCALE).astype(np.float32)
     return samples.astype(np.float32)
 
 
@@ -102,7 +103,6 @@ def build(context: UIContext) -> OnShow:
             label="RVC voice model (workspace path)",
             info="Realtime conversion is RVC's; import models in the models tab.",
             elem_id="live-model",
-            scale=3,
         )
         index = gr.Dropdown(
             choices=["", *workspace.files("", INDEX_SUFFIXES)],
@@ -110,7 +110,6 @@ def build(context: UIContext) -> OnShow:
             allow_custom_value=True,
             label="Retrieval index (optional, used when index rate > 0)",
             elem_id="live-index",
-            scale=3,
         )
     with gr.Group():
         setting_components = form(fields, "live")
