@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
+import soxr
 
 from timbrel.audio import io
 from timbrel.core.audio import Audio
@@ -154,6 +156,65 @@ def stream_through_file(
         stats.compute_s.append(time.perf_counter() - began)
     save_blocks(output_path, pieces, geometry.sample_rate)
     return stats
+
+
+class ChunkStream:
+    """Audio that arrives in chunks of any length at its own rate (a browser's microphone) through
+    the engine. Each chunk is resampled to the stream rate with soxr HQ, as
+    ``timbrel.audio.resample`` does, but with the filter's state kept from chunk to chunk so that
+    chunk edges leave no seam (it holds back the filter's delay, a few ms). The engine is fed up to
+    each block boundary at a time, so every block's compute time is measured on its own.
+
+    record_to: a folder that receives ``input.wav`` (what the engine received) and ``output.wav``
+    (what it returned), float WAVs at the stream rate, complete on disk after every chunk.
+    """
+
+    def __init__(self, converter: StreamingConverter, record_to: Path | None = None):
+        self.converter = converter
+        self.input_rate: int | None = None
+        self.resampler: Any = None
+        self.stats = converter.geometry.stats()
+        self.received_s = 0.0
+        rate = converter.geometry.sample_rate
+        self.recordings = (
+            []
+            if record_to is None
+            else [
+                soundfile.SoundFile(record_to / name, "w", rate, 1, subtype="FLOAT")
+                for name in ("input.wav", "output.wav")
+            ]
+        )
+
+    def push(self, samples: np.ndarray, input_rate: int) -> np.ndarray:
+        """samples: (n,) mono float at ``input_rate`` (the same for every chunk) -> the converted
+        audio at the stream rate, as many samples as the engine received for this chunk."""
+        rate = self.converter.geometry.sample_rate
+        if self.input_rate is None:
+            self.input_rate = input_rate
+            if input_rate != rate:
+                self.resampler = soxr.ResampleStream(input_rate, rate, 1, dtype="float32", quality="HQ")
+        elif input_rate != self.input_rate:
+            raise ValueError(f"the input's rate changed from {self.input_rate} Hz to {input_rate} Hz")
+        received = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if self.resampler is not None:
+            received = self.resampler.resample_chunk(received)
+        self.received_s += len(received) / rate
+        block = self.converter.geometry.block
+        pieces = []
+        start = 0
+        while start < len(received):
+            end = min(len(received), start + block - len(self.converter.pending))
+            completes_a_block = len(self.converter.pending) + end - start == block
+            began = time.perf_counter()
+            pieces.append(self.converter.push(received[start:end]))
+            if completes_a_block:
+                self.stats.compute_s.append(time.perf_counter() - began)
+            start = end
+        converted = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        for recording, signal in zip(self.recordings, (received, converted), strict=False):
+            recording.write(signal)
+            recording.flush()
+        return converted
 
 
 def save_blocks(path: str | Path, blocks: list[np.ndarray], sample_rate: int) -> None:

@@ -13,7 +13,7 @@ from timbrel.core.device import CPU, Placement
 from timbrel.ui.context import UIContext
 from timbrel.ui.errors import readable_errors
 from timbrel.ui.http_guard import RefuseUnusablePaths
-from timbrel.ui.tabs import convert, dataset, features, index, models, train
+from timbrel.ui.tabs import convert, dataset, features, index, live, models, train
 from timbrel.ui.workspace import Workspace
 
 TABS = (
@@ -22,6 +22,7 @@ TABS = (
     ("Index", index.build),
     ("Train", train.build),
     ("Convert", convert.build),
+    ("Live", live.build),
     ("Models", models.build),
 )
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
