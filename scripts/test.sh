@@ -3,18 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev,index,eval,hub,train,ui,onnx,live
-# The web UI's browser tests drive Debian's Chromium (never a browser downloaded by Playwright).
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
-# gradio encodes a streaming audio output (the web UI's Live tab) with ffmpeg.
-if ! command -v ffmpeg >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
-fi
-# The live device test runs PortAudio against a private PulseAudio server (ALSA's pulse plugin).
-if ! command -v pulseaudio >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins >/dev/null
+# Debian packages the tests drive: Chromium for the web UI's browser tests (never a browser
+# downloaded by Playwright), ffmpeg for gradio's streaming audio (the Live tab), and PulseAudio with
+# PortAudio and ALSA's pulse plugin for the live device test.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v pulseaudio >/dev/null 2>&1 || missing+=(pulseaudio pulseaudio-utils libportaudio2 libasound2-plugins)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 .venv/bin/ruff check src tests benchmarks scripts
 .venv/bin/ruff format --check src tests benchmarks scripts
