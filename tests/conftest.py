@@ -59,6 +59,15 @@ def present_fixtures_root() -> Path:
     return root
 
 
+def fixture_file(path: Path) -> Path:
+    """``path`` inside the fixture set, by the ``require`` outcome when this set does not carry it (a
+    subprocess or a reader that does not raise FileNotFoundError cannot be told apart otherwise)."""
+    require(
+        path.exists(), f"fixture {path.relative_to(fixtures_root())} is not in the set at {fixtures_root()}"
+    )
+    return path
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that reads the reference fixtures is a parity test (``-m parity``): CI runs
     those a second time under reduced SIMD dispatch and one thread (scripts/test.sh)."""

@@ -12,6 +12,7 @@ import pytest
 import soundfile
 
 from tests import parity
+from tests.conftest import fixture_file
 from tests.models.rvc.test_pipeline import e2e_float_tolerance
 from timbrel import api
 
@@ -52,7 +53,7 @@ def test_convert_folder_skips_existing_and_reports_bad_files(fixtures, tmp_path)
     root = fixtures / "rvc" / "e2e"
     inputs = tmp_path / "in"
     inputs.mkdir()
-    source, rate = soundfile.read(str(root / "input_short.wav"))
+    source, rate = soundfile.read(str(fixture_file(root / "input_short.wav")))
     soundfile.write(str(inputs / "a.wav"), source[: rate // 2], rate)
     soundfile.write(str(inputs / "b song.flac"), source[rate // 2 : rate], rate)
     (inputs / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
@@ -109,7 +110,7 @@ def test_hybrid_pitch_converts(fixtures, tmp_path):
     (what it computes: tests/weights/test_pitch_models.py)."""
     root = fixtures / "rvc" / "e2e"
     settings = json.loads((root / "settings.json").read_text())
-    source, rate = soundfile.read(str(root / "input_short.wav"))
+    source, rate = soundfile.read(str(fixture_file(root / "input_short.wav")))
     clip = tmp_path / "clip.wav"
     soundfile.write(str(clip), source[: rate // 2], rate)
     arguments = rvc_arguments(root)

@@ -28,6 +28,11 @@ def with_sidecar(tmp_path: Path, source: Path) -> Path:
     return model
 
 
+def reference_index(fixtures: Path) -> Path:
+    folder = fixtures / "rvc" / "index"
+    return folder / json.loads((folder / "meta.json").read_text())["added_index_file"]
+
+
 def rewrite_member(path: Path, name: str, change) -> None:
     with zipfile.ZipFile(path) as archive:
         members = {info.filename: archive.read(info) for info in archive.infolist()}
@@ -40,7 +45,7 @@ def rewrite_member(path: Path, name: str, change) -> None:
 def test_pack_and_unpack_give_back_the_reference_files(fixtures, tmp_path):
     synth = fixtures / "rvc" / "synth"
     reference = json.loads((synth / "summary.json").read_text())["v2_f0"]
-    index = fixtures / "rvc" / "index" / "added_IVF21_Flat_nprobe_1_tinyexp_v2.index"
+    index = reference_index(fixtures)
     model = with_sidecar(tmp_path, synth / "v2_f0.pth")
     bundle = tmp_path / "MyVoice.timbrel.zip"
     result = run("model", "pack", model, "--index", index, "-o", bundle, "--license", "CC-BY-4.0")
@@ -72,7 +77,7 @@ def test_pack_and_unpack_give_back_the_reference_files(fixtures, tmp_path):
 
 
 def test_a_tampered_or_foreign_bundle_is_refused_by_part(fixtures, tmp_path):
-    index = fixtures / "rvc" / "index" / "added_IVF21_Flat_nprobe_1_tinyexp_v2.index"
+    index = reference_index(fixtures)
     bundle = tmp_path / "v.timbrel.zip"
     assert (
         run(
@@ -149,4 +154,10 @@ def test_the_ui_library_reads_and_imports_a_bundle(fixtures, tmp_path):
     rows = model_rows(workspace)
     assert [row[0] for row in rows] == [workspace.relative(imported)]
     summary = json.loads((fixtures / "rvc" / "synth" / "summary.json").read_text())["v1_nof0"]
-    assert rows[0][1:6] == ["rvc", summary["version"], "no", str(summary["config"][-1]), "3"]
+    assert rows[0][1:6] == [
+        "rvc",
+        summary["version"],
+        "no",
+        str(summary["config"][-1]),
+        str(summary["config"][-3]),
+    ]  # the rate, spk_embed_dim

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import fixture_file
 from tests.reliability.kill import copy_state, kill_and_resume
 from tests.train.rift_corpus import CONTENT_DIM, build_corpus
 from timbrel.audio import io
@@ -48,7 +49,9 @@ def assert_survived(count) -> None:
 def test_prepare_and_extract_survive_kills(fixtures, tmp_path):
     logs = tmp_path / "logs"
     work = logs / "exp"
-    commands = rvc_commands(logs, songs(tmp_path / "songs"), fixtures / "rvc" / "e2e" / "hubert")
+    commands = rvc_commands(
+        logs, songs(tmp_path / "songs"), fixture_file(fixtures / "rvc" / "e2e" / "hubert")
+    )
     assert_survived(
         kill_and_resume("prepare", work, copy_state(None, work), commands["prepare"], KILLS, SEED)
     )
@@ -62,7 +65,9 @@ def test_prepare_and_extract_survive_kills(fixtures, tmp_path):
 def test_rvc_training_survives_kills(fixtures, tmp_path):
     logs = tmp_path / "logs"
     work = logs / "exp"
-    commands = rvc_commands(logs, songs(tmp_path / "songs"), fixtures / "rvc" / "e2e" / "hubert")
+    commands = rvc_commands(
+        logs, songs(tmp_path / "songs"), fixture_file(fixtures / "rvc" / "e2e" / "hubert")
+    )
     kill_and_resume("prepare", work, copy_state(None, work), commands["prepare"], 0, SEED)
     kill_and_resume("extract", work, lambda: None, commands["extract"], 0, SEED)
     extracted = tmp_path / "extracted"

@@ -11,6 +11,8 @@ import sys
 import pytest
 import torch
 
+from tests.conftest import fixture_file
+from tests.models.rvc.test_training import reference_version
 from tests.train.experiment import make_experiment
 from timbrel.audio.synthesis import SINGERS, make_corpus
 from timbrel.core.errors import BadInputError
@@ -82,7 +84,8 @@ def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_pa
     logs = tmp_path / "logs"
     command = [
         sys.executable, "-m", "timbrel", "train", "rvc", corpus[0].parent, "-e", "exp", "--logs-dir", logs,
-        "--hubert", fixtures / "rvc" / "e2e" / "hubert", "--f0-method", "pm", "--sample-rate", 32000,
+        "--hubert", fixture_file(fixtures / "rvc" / "e2e" / "hubert"), "--f0-method", "pm",
+        "--sample-rate", 32000,
         "--batch-size", 2, "--epochs", 1, "--save-every-epoch", 1,
         "--set", "model_size=tiny", "--set", "validation_items=1", "--set", "tensorboard=false",
     ]  # fmt: skip
@@ -124,7 +127,12 @@ def test_training_starts_from_reference_g_and_d_files_loaded_strictly(fixtures, 
         assert torch.equal(value, saved[key]), key
     for key, value in discriminator.state_dict().items():
         assert torch.equal(value, d_state[key]), key
-    assert generator.config.segment_frames == SynthesizerConfig.preset("v2", 40000).segment_frames
+    reference = torch.load(g_path.parent / "train_step.pt", weights_only=True)["batch"]
+    rate = json.loads((g_path.parent / "summary.json").read_text())["config"]["data"]["sampling_rate"]
+    assert (
+        generator.config.segment_frames
+        == SynthesizerConfig.preset(reference_version(reference), rate).segment_frames
+    )
 
     del d_state["discriminators.1.convs.0.bias"]
     write_training_checkpoint(tmp_path / "D_8.pth", TrainingCheckpoint(d_state))

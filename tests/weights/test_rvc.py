@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.models.rvc.test_training import reference_version
 from timbrel.core.errors import BadInputError
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.synthesizer import Synthesizer
@@ -85,7 +86,14 @@ def test_training_checkpoint_read_and_round_trip(fixtures, tmp_path):
     assert set(checkpoint.optimizer) == {"state", "param_groups"}
     assert len(checkpoint.optimizer["state"]) == len(checkpoint.model)
     config = synthesizer_config_from_state(checkpoint.model)
-    assert (config.version, config.use_f0, config.sample_rate) == ("v2", True, 40000)
+    train = fixtures / "rvc" / "train"
+    reference = torch.load(train / "train_step.pt", weights_only=True)["batch"]
+    rate = json.loads((train / "summary.json").read_text())["config"]["data"]["sampling_rate"]
+    assert (config.version, config.use_f0, config.sample_rate) == (
+        reference_version(reference),
+        "pitch" in reference,
+        rate,
+    )
     out = tmp_path / "G_2.pth"
     write_training_checkpoint(out, checkpoint)
     again = read_training_checkpoint(out)

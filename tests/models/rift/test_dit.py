@@ -25,21 +25,36 @@ VARIANTS = {
     "out_mask": {},
     "out_drop_speaker_item1": {"drop_speaker": torch.tensor([False, True])},
     "out_drop_speaker_all": {"drop_speaker": True},
-    "out_skip_layer_1": {"skip_layers": 1},
-    "out_skip_layers_1_3": {"skip_layers": [1, 3]},
     "out_no_mask": {"mask": None},
     "out_scalar_time_0p5": {"time": torch.tensor(0.5)},
 }
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
+def skip_layer_cases(data: dict) -> dict[str, dict]:
+    """The skip-layer outputs in forward.pt with their arguments. A set that lists them in
+    ``skip_layers_cases`` says so; otherwise the names spell the layers (out_skip_layers_1_3)."""
+    if "skip_layers_cases" in data:
+        return {name: {"skip_layers": layers} for name, layers in data["skip_layers_cases"].items()}
+    cases = {}
+    for name in data:
+        if name.startswith("out_skip_layers_"):
+            cases[name] = {"skip_layers": [int(i) for i in name.removeprefix("out_skip_layers_").split("_")]}
+        elif name.startswith("out_skip_layer_"):
+            cases[name] = {"skip_layers": int(name.removeprefix("out_skip_layer_"))}
+    return cases
+
+
+@pytest.mark.parametrize("name", [*sorted(VARIANTS), "skip_layers"])
 def test_forward_matches_reference(small, name):
     model, data = small
     inputs = data["inputs"]
-    args = {"time": inputs["t"], "mask": inputs["mask"], **VARIANTS[name]}
-    with torch.no_grad():
-        out = model(inputs["x_t"], inputs["spk"], inputs["f0"], inputs["rms"], inputs["cvec"], **args)
-    parity.float32_close(out, data[name], terms=parity.network_terms(model), what=name)
+    cases = skip_layer_cases(data) if name == "skip_layers" else {name: VARIANTS[name]}
+    assert cases
+    for case, variant in cases.items():
+        args = {"time": inputs["t"], "mask": inputs["mask"], **variant}
+        with torch.no_grad():
+            out = model(inputs["x_t"], inputs["spk"], inputs["f0"], inputs["rms"], inputs["cvec"], **args)
+        parity.float32_close(out, data[case], terms=parity.network_terms(model), what=case)
 
 
 def test_intermediates_match_reference(small):

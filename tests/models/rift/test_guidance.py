@@ -98,12 +98,21 @@ def test_negative_content_matches_reference_features(fixtures, rate):
     parity.float32_close(bad, data[f"bad_cvec_rate{rate}"], terms=2, what=f"rate {rate}")
 
 
-@pytest.mark.parametrize("layers", [(0,), (1, 3), (2,)])
+# Skipped blocks by the fixture model's depth: the first, the second with the last, the middle one.
+SKIP_CHOICES = {
+    "first": lambda depth: (0,),
+    "second_last": lambda depth: (1, depth - 1),
+    "middle": lambda depth: (depth // 2,),
+}
+
+
+@pytest.mark.parametrize("layers", sorted(SKIP_CHOICES))
 def test_batched_equals_sequential(small, layers):
     model, data = small
     inputs = data["inputs"]
+    skipped = SKIP_CHOICES[layers](model.config.depth)
     guidance = Guidance(
-        ds_strength=0.3, speaker_strength=0.7, skip_strength=0.4, skip_layers=layers, rescale=0.6
+        ds_strength=0.3, speaker_strength=0.7, skip_strength=0.4, skip_layers=skipped, rescale=0.6
     )
     args = (model, inputs["spk"], inputs["f0"], inputs["rms"], inputs["cvec"], guidance)
     kwargs = {"mask": inputs["mask"], "bad_content": data["bad_cvec_rate2"]}

@@ -26,13 +26,19 @@ LOSSES = ("loss_disc", "loss_mel", "loss_kl", "loss_fm", "loss_gen", "loss_gen_a
 LISTS = ("losses_disc_r", "losses_disc_g", "losses_gen")
 
 
+def reference_version(batch: dict) -> str:
+    """RVC's version as the reference batch shows it: v1 feeds 256-dim HuBERT features, v2 768-dim."""
+    return {256: "v1", 768: "v2"}[batch["phone"].shape[-1]]
+
+
 @pytest.fixture(scope="module")
 def fixture(fixtures):
     folder = fixtures / "rvc" / "train"
+    data = torch.load(folder / "train_step.pt", weights_only=True)
     return (
-        torch.load(folder / "train_step.pt", weights_only=True),
+        data,
         json.loads((folder / "summary.json").read_text()),
-        formula_state(DiscriminatorConfig.for_version("v2")),
+        formula_state(DiscriminatorConfig.for_version(reference_version(data["batch"]))),
     )
 
 
@@ -65,7 +71,9 @@ def _task(fixture, context: StepContext | None = None) -> RVCTrainTask:
         c_mel=t["c_mel"],
         c_kl=t["c_kl"],
     )
-    discriminator = discriminator_from(DiscriminatorConfig.for_version("v2"), d_state)
+    discriminator = discriminator_from(
+        DiscriminatorConfig.for_version(reference_version(data["batch"])), d_state
+    )
     return RVCTrainTask(generator, discriminator, spectrogram, context, config=optim)
 
 

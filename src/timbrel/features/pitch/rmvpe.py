@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,6 +15,9 @@ from timbrel.features.pitch.base import PitchTrack
 from timbrel.features.pitch.rmvpe_decode import THRESHOLD, decode_rift, decode_rvc
 from timbrel.features.pitch.rmvpe_mel import HOP_LENGTH, SAMPLE_RATE, rmvpe_log_mel
 from timbrel.features.pitch.rmvpe_network import E2E
+
+# Both references pad RMVPE's frames to a multiple of 32 whatever the U-Net's depth.
+REFERENCE_FRAME_MULTIPLE = 32
 
 
 @dataclass(frozen=True)
@@ -35,11 +39,13 @@ class RmvpeConfig:
 def rmvpe_salience(network: E2E, log_mel: Tensor) -> Tensor:
     """log_mel: (b, 128, t) -> salience (b, t, 360).
 
-    The time axis is padded with 0 to the U-Net's multiple and the output cut back, as both
-    references do; frames near the end therefore see that padding.
+    The time axis is padded with 0 and the output cut back, as both references do; frames near
+    the end therefore see that padding, through the bidirectional GRU as far back as it reaches.
+    The references pad to a multiple of 32 whatever the U-Net's depth, so a shallower U-Net
+    (multiple 16) still gets the 32-frame padding, or its last frames would differ.
     """
     n_frames = log_mel.shape[-1]
-    pad = -n_frames % network.config.time_multiple
+    pad = -n_frames % math.lcm(REFERENCE_FRAME_MULTIPLE, network.config.time_multiple)
     return network(F.pad(log_mel, (0, pad)))[:, :n_frames]
 
 
