@@ -31,10 +31,12 @@ def _inputs(decoder: Generator, frames: int):
 
 @pytest.mark.parametrize("first_tiled", [0, 2])
 @pytest.mark.parametrize("tile_frames", [1, 5])
-def test_tiles_reproduce_the_whole_signal(monkeypatch, first_tiled, tile_frames):
+@pytest.mark.parametrize("outer_tile_frames", [4, 500])
+def test_tiles_reproduce_the_whole_signal(monkeypatch, first_tiled, tile_frames, outer_tile_frames):
     decoder = _decoder()
     x, g, f0_hz = _inputs(decoder, 23)
     monkeypatch.setattr(generator_module, "TILED_FROM_STAGE", first_tiled)
+    monkeypatch.setattr(generator_module, "OUTER_TILE_FRAMES", outer_tile_frames)
     with torch.inference_mode():
         whole = decoder(x, g, f0_hz, tile=0)
         tiled = decoder(x, g, f0_hz, tile=tile_frames * decoder.upsample_factor)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -162,8 +163,9 @@ class Generator(nn.Module):
         realtime formant shift). ``har_source`` (b, 1, t * upsample_factor) replaces the source
         computed from f0_hz; ``noise`` and ``generator`` feed ``source``. ``tile`` (output samples,
         default ``DEFAULT_TILE_SAMPLES``; 0: the whole signal at once) runs the stages from
-        ``TILED_FROM_STAGE`` on tile by tile with exact halos when no gradient is recorded; the
-        output is the same up to float rounding.
+        ``TILED_FROM_STAGE`` on tile by tile with exact halos when no gradient is recorded, and
+        signals over ``OUTER_TILE_FRAMES`` frames go through the whole stack in tiles of that many;
+        the output is the same up to float rounding.
         """
         if self.m_source is not None and har_source is None:
             if f0_hz is None:
@@ -178,15 +180,27 @@ class Generator(nn.Module):
         x = x[:, :, None].contiguous(memory_format=torch.channels_last)
         if har_source is not None:
             har_source = har_source[:, :, None]
+        tile = DEFAULT_TILE_SAMPLES if tile is None else tile
+        if torch.is_grad_enabled() or tile <= 0 or x.shape[-1] <= OUTER_TILE_FRAMES:
+            return self._decode(x, har_source, weights, tile)[:, :, 0]
+        # Long chunks: the early stages' wide activations of the whole chunk would dominate memory.
+        return self._tiled(
+            x, har_source, 0, OUTER_TILE_FRAMES, lambda xs, hs: self._decode(xs, hs, weights, tile)
+        )[:, :, 0]
+
+    def _decode(self, x: Tensor, har_source: Tensor | None, weights: dict, tile: int) -> Tensor:
+        """x: (b, c, 1, n) channels-last stage-0 input -> waveform (b, 1, 1, n * upsample_factor): the
+        stages before ``TILED_FROM_STAGE`` whole, the rest in tiles of ``tile`` output samples."""
         first_tiled = min(TILED_FROM_STAGE, len(self.ups))
         for stage in range(first_tiled):
             x = self._stage(stage, x, har_source, weights)
-        tile = DEFAULT_TILE_SAMPLES if tile is None else tile
         unit = math.prod(up.stride[0] for up in self.ups[first_tiled:])
         tile_units = tile // unit
         if torch.is_grad_enabled() or tile_units <= 0 or x.shape[-1] <= tile_units:
-            return self._tail(x, har_source, weights, first_tiled)[:, :, 0]
-        return self._tail_tiled(x, har_source, weights, first_tiled, tile_units)[:, :, 0]
+            return self._tail(x, har_source, weights, first_tiled)
+        return self._tiled(
+            x, har_source, first_tiled, tile_units, lambda xs, hs: self._tail(xs, hs, weights, first_tiled)
+        )
 
     def receptive_radius(self, first_stage: int = 0) -> int:
         """An upper bound on how many input samples of stage ``first_stage`` either side of one
@@ -198,13 +212,18 @@ class Generator(nn.Module):
             radius = -(-(radius + up.kernel_size[0]) // up.stride[0])
         return radius
 
-    def _tail_tiled(
-        self, x: Tensor, har_source: Tensor | None, weights: dict, first_stage: int, tile: int
+    def _tiled(
+        self,
+        x: Tensor,
+        har_source: Tensor | None,
+        first_stage: int,
+        tile: int,
+        decode: Callable[[Tensor, Tensor | None], Tensor],
     ) -> Tensor:
-        """``_tail`` over tiles of ``tile`` input samples, each with ``receptive_radius`` samples
-        of context either side (fewer at the signal's ends, where the whole-signal pass's zero
-        padding applies): the same output, with the small-channel, high-rate activations of one
-        tile small enough to stay in cache."""
+        """``decode`` (stage ``first_stage`` input -> waveform) over tiles of ``tile`` input samples,
+        each with ``receptive_radius`` samples of context either side (fewer at the signal's ends,
+        where the whole-signal pass's zero padding applies): the same output, with the activations
+        of one tile alive at a time."""
         n = x.shape[-1]
         unit = math.prod(up.stride[0] for up in self.ups[first_stage:])
         halo = self.receptive_radius(first_stage)
@@ -213,7 +232,7 @@ class Generator(nn.Module):
             stop = min(start + tile, n)
             lo, hi = max(start - halo, 0), min(stop + halo, n)
             source = None if har_source is None else har_source[..., lo * unit : hi * unit]
-            y = self._tail(x[..., lo:hi], source, weights, first_stage)
+            y = decode(x[..., lo:hi], source)
             out[..., start * unit : stop * unit] = y[..., (start - lo) * unit : (stop - lo) * unit]
         return out
 
@@ -269,4 +288,8 @@ class Generator(nn.Module):
 # wide early stages than the cache gained.
 TILED_FROM_STAGE = 2
 DEFAULT_TILE_SAMPLES = 40000
+# Chunks longer than this (in frames) go through the whole stack in tiles of it: at 38 s the first
+# two stages' activations of v2-40k held 1.2 GB; 5 s tiles hold 0.15 GB and repeat about 9 of 500
+# frames either side (the receptive radius), a few percent of those stages' time.
+OUTER_TILE_FRAMES = 500
 _WEIGHT_NORMED = (WeightNormConv1d, WeightNormConvTranspose1d)

@@ -180,7 +180,7 @@ def to_int16(audio: np.ndarray) -> np.ndarray:
     """Scale to int16 with the reference's guard: peaks above 0.99 are brought down to 0.99."""
     peak = np.abs(audio).max() / OUTPUT_PEAK
     scale = 32768.0 / peak if peak > 1 else 32768.0
-    return (audio * scale).astype(np.int16)
+    return np.multiply(audio, scale, dtype=np.float32).astype(np.int16)
 
 
 class RVCVoice:
@@ -242,7 +242,7 @@ class RVCVoice:
         """audio: any rate and channels -> mono at the options' output rate (int16 values as float)."""
         samples = conform(audio, SAMPLE_RATE).mono
         rate = options.output_sample_rate or self.sample_rate
-        return Audio.from_mono(self.convert_16k(samples, options).astype(np.float32) / 32768.0, rate)
+        return Audio.from_mono(np.divide(self.convert_16k(samples, options), 32768.0, dtype=np.float32), rate)
 
     @torch.inference_mode()
     def convert_16k(
@@ -293,19 +293,18 @@ class RVCVoice:
             pieces.append(out[t_pad_target:-t_pad_target])
             if end is not None:
                 start = end
+        del padded
         converted = np.concatenate(pieces)
+        del pieces
         if options.rms_mix_rate != 1:
-            converted = (
-                mix_rms(
-                    torch.from_numpy(np.ascontiguousarray(audio)),
-                    SAMPLE_RATE,
-                    torch.from_numpy(converted),
-                    self.sample_rate,
-                    options.rms_mix_rate,
-                )
-                .numpy()
-                .astype(np.float32)
-            )  # the reference scales its float32 output in place
+            # in place, as the reference scales its float32 output (by float64 gains)
+            mix_rms(
+                torch.from_numpy(np.ascontiguousarray(audio)),
+                SAMPLE_RATE,
+                torch.from_numpy(converted),
+                self.sample_rate,
+                options.rms_mix_rate,
+            )
         if options.output_sample_rate is not None and options.output_sample_rate != self.sample_rate:
             converted = resample(converted, self.sample_rate, options.output_sample_rate)
         if not np.isfinite(converted).all():  # int16 conversion would turn them into silence or noise
