@@ -7,6 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import parity
+from timbrel.features.content import hubert as hubert_module
 from timbrel.features.content.hubert import HubertConfig, HubertModel
 from timbrel.weights.hubert import load_hubert
 
@@ -102,3 +104,24 @@ def test_config_validation():
         small_config(num_heads=3)
     with pytest.raises(ValueError, match="one entry per conv layer"):
         small_config(conv_kernels=(10, 3))
+
+
+def test_tiled_in_place_extractor_equals_the_autograd_path(monkeypatch):
+    """Without autograd the feature extractor runs its convolutions in tiles and normalises in
+    place (to bound a long chunk's memory); it gives the autograd path's numbers."""
+    monkeypatch.setattr(hubert_module, "CONV_TILE_FRAMES", 7)
+    monkeypatch.setattr(hubert_module, "GROUP_NORM_SLAB_GROUPS", 3)
+    model = HubertModel(HubertConfig.tiny()).eval()
+    samples = torch.randn(2, 4000, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        tiled = model.conv_features(samples)
+    with torch.enable_grad():
+        whole = model.conv_features(samples).detach()
+    assert tiled.shape == whole.shape and tiled.shape[-1] > 7
+    # float32 convolutions of at most conv_channels x kernel terms, summed in another order per tile
+    parity.float32_close(
+        tiled,
+        whole,
+        terms=max(c * k for c, k in zip(model.config.conv_channels, model.config.conv_kernels, strict=True)),
+        what="tiled features",
+    )

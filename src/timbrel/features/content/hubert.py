@@ -95,6 +95,23 @@ class HubertConfig:
         return frames
 
 
+GROUP_NORM_SLAB_GROUPS = 32
+CONV_TILE_FRAMES = 4096
+
+
+def _conv_in_tiles(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """conv(x) for an unpadded, undilated conv, written tile by tile into one output."""
+    kernel, stride = conv.kernel_size[0], conv.stride[0]
+    frames = (x.shape[-1] - kernel) // stride + 1
+    if frames <= CONV_TILE_FRAMES:
+        return conv(x)
+    out = x.new_empty(x.shape[0], conv.out_channels, frames)
+    for start in range(0, frames, CONV_TILE_FRAMES):
+        stop = min(start + CONV_TILE_FRAMES, frames)
+        out[..., start:stop] = conv(x[..., stride * start : stride * (stop - 1) + kernel])
+    return out
+
+
 class ConvFeatureExtractor(nn.Module):
     def __init__(self, config: HubertConfig):
         super().__init__()
@@ -111,11 +128,33 @@ class ConvFeatureExtractor(nn.Module):
     def forward(self, samples: torch.Tensor) -> torch.Tensor:
         """samples: (b, n) -> features (b, conv_channels[-1], frames)."""
         x = samples.unsqueeze(1)
+        # Without autograd the convolutions run in time tiles and the activations are updated in
+        # place: the first conv's output is the largest tensor of a long chunk (512 x n / 5 floats,
+        # 281 MB for 45 s), and oneDNN's layout copies of whole inputs and outputs plus a copy per
+        # op made the peak 2.5 times that. Each value comes from the same kernels on the same inputs.
+        in_place = not torch.is_grad_enabled()
         for index, conv in enumerate(self.convs):
-            x = conv(x)
+            x = _conv_in_tiles(conv, x) if in_place else conv(x)
             if index == 0:
-                x = self.group_norm(x)
-            x = F.gelu(x)
+                x = self._group_norm_in_place(x) if in_place else self.group_norm(x)
+            x = torch.ops.aten.gelu_(x) if in_place else F.gelu(x)
+        return x
+
+    def _group_norm_in_place(self, x: torch.Tensor) -> torch.Tensor:
+        """group_norm into x, a slab of groups at a time: each group (here one channel) is
+        normalised on its own, so the slabs give the whole call's numbers."""
+        norm = self.group_norm
+        per_group = norm.num_channels // norm.num_groups
+        step = GROUP_NORM_SLAB_GROUPS * per_group
+        for start in range(0, norm.num_channels, step):
+            stop = min(start + step, norm.num_channels)
+            x[:, start:stop] = F.group_norm(
+                x[:, start:stop],
+                (stop - start) // per_group,
+                norm.weight[start:stop],
+                norm.bias[start:stop],
+                norm.eps,
+            )
         return x
 
 
