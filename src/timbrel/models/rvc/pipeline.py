@@ -271,6 +271,7 @@ class RVCVoice:
         t_pad_target = int(self.sample_rate * chunking.pad_s)
         cuts = [t // WINDOW * WINDOW for t in quiet_cut_points(audio, chunking, options.quiet_point_rule)]
         padded = np.pad(audio, (t_pad, t_pad), mode="reflect")
+        audio = padded[t_pad : len(padded) - t_pad]  # the same samples, one whole-length copy fewer
         n_frames = len(padded) // WINDOW
         f0 = None
         if self.synthesizer.config.use_f0:
@@ -293,7 +294,6 @@ class RVCVoice:
             pieces.append(out[t_pad_target:-t_pad_target])
             if end is not None:
                 start = end
-        del padded
         converted = np.concatenate(pieces)
         del pieces
         if options.rms_mix_rate != 1:
