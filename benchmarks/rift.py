@@ -3,7 +3,8 @@ real sizes, fp32, CPU).
 
 Baselines measured in this run: the machine's fp32 matmul peak (4096 x 4096), against which the DiT's
 achieved GFLOP/s are put, and the sequential guidance branches, against which the batched ones are put.
-The reference's figures (../shared/reference-speed.md, not measured here) are printed beside ours.
+RIFT-SVC itself is measured side by side with Timbrel in the group versus_rift; no reference figure
+from elsewhere is printed here.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 import torch
 
 from benchmarks.memory import MINUTES, peak_rss_mb
+from benchmarks.reference import NOT_MEASURED
 from timbrel.audio.synthesis import SINGERS, sing_recording
 from timbrel.features.content.hubert import HubertConfig, HubertModel
 from timbrel.features.extract_rift import RIFTFeatureModels, utterance_features
@@ -26,14 +28,7 @@ from timbrel.vocoders.nsf_hifigan import NsfHifiGan, NsfHifiGanConfig
 
 SAMPLE_RATE = 44100
 HOP_LENGTH = 512
-REFERENCE = {
-    "dit_768_12_eval_30s_s": 8.7,
-    "dit_768_12_gflops_30s": 80.0,
-    "conversion_10s_8steps_nocfg_rtf": 1.9,
-    "conversion_30s_32steps_nocfg_rtf": 10.0,
-    "extract_f0_audio_s_per_s": 2.5,
-    "extract_cvec_audio_s_per_s": 1.7,
-}
+SEE_VERSUS = f"{NOT_MEASURED} (see versus_rift)"
 ALL_CFG = Guidance(ds_strength=0.2, speaker_strength=0.8, skip_strength=0.3, skip_layers=(3,), rescale=0.7)
 
 
@@ -190,20 +185,14 @@ def run(quick: bool = False) -> dict:
             flush=True,
         )
     if not quick:
-        ref = REFERENCE["dit_768_12_eval_30s_s"] / results["dit-768-12"]["nocfg_s_per_step"]
-        print(f"dit-768-12 30 s evaluation vs reference {REFERENCE['dit_768_12_eval_30s_s']} s: {ref:.2f}x")
+        print(f"dit-768-12 30 s evaluation: {SEE_VERSUS}")
     vocoder_seconds = 2.0 if quick else 10.0
     results["vocoder_rtf"] = vocoder_rtf(vocoder_seconds, repeats)
     print(f"NSF-HiFiGAN (full size), {vocoder_seconds:.0f} s: RTF {results['vocoder_rtf']:.3f}", flush=True)
     results.update(extraction_speed(5.0 if quick else 30.0))
     for feature in ("f0", "cvec"):
-        ours, theirs = (
-            results[f"extract_{feature}_audio_s_per_s"],
-            REFERENCE[f"extract_{feature}_audio_s_per_s"],
-        )
-        print(
-            f"extract {feature}: {ours:.1f} audio-s/s; reference {theirs} -> {ours / theirs:.1f}x", flush=True
-        )
+        ours = results[f"extract_{feature}_audio_s_per_s"]
+        print(f"extract {feature}: {ours:.1f} audio-s/s; {SEE_VERSUS}", flush=True)
     if quick:
         rtf = conversion_rtf("dit-512-8", 4.0, 2, False)
         results["conversion_4s_2steps_nocfg_rtf_512"] = rtf
@@ -211,10 +200,7 @@ def run(quick: bool = False) -> dict:
     else:
         rtf = conversion_rtf("dit-768-12", 10.0, 8, False)
         results["conversion_10s_8steps_nocfg_rtf"] = rtf
-        ref = REFERENCE["conversion_10s_8steps_nocfg_rtf"]
-        print(
-            f"conversion 10 s, dit-768-12, 8 steps, no CFG: RTF {rtf:.2f}; reference {ref} ({ref / rtf:.2f}x)"
-        )
+        print(f"conversion 10 s, dit-768-12, 8 steps, no CFG: RTF {rtf:.2f}; {SEE_VERSUS}")
         rtf = conversion_rtf("dit-768-12", 10.0, 8, True)
         results["conversion_10s_8steps_allcfg_rtf"] = rtf
         print(f"conversion 10 s, dit-768-12, 8 steps, ds+spk+skip CFG: RTF {rtf:.2f}", flush=True)

@@ -242,10 +242,19 @@ class ConvMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """x: (b, n, dim) -> (b, n, dim)"""
-        x = self.dwconv(x.transpose(1, 2)).transpose(1, 2)
+        x = self._depthwise(x)
         x = self.mlp_proj(_layer_norm(x))
         x = F.relu(x, inplace=True)
         return self.mlp_out(x * x)
+
+    def _depthwise(self, x: Tensor) -> Tensor:
+        """The depthwise conv over time as a 2-D conv: (b, n, dim) memory is the channels-last layout of
+        (b, dim, 1, n), so no transposed copy is made on the way in or out, and the CPU's depthwise
+        kernels are faster in that layout. Same numbers as the 1-D conv."""
+        conv = self.dwconv
+        weight, padding = conv.weight.unsqueeze(2), (0, conv.padding[0])
+        out = F.conv2d(x.transpose(1, 2).unsqueeze(2), weight, conv.bias, padding=padding, groups=conv.groups)
+        return out.squeeze(2).transpose(1, 2)
 
 
 class DiTBlock(nn.Module):
