@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.train.experiment import make_experiment
-from timbrel.train.rvc import RVCTrainConfig
+from timbrel.models.rvc.discriminator import DiscriminatorConfig
+from timbrel.train.rvc import RVCCheckpointFormat, RVCTrainConfig
 from timbrel.weights.rvc import read_training_checkpoint
 
 
@@ -63,11 +64,15 @@ def test_torchrun_two_gloo_processes_equal_one_process(fixtures, tmp_path):
     )
     assert two.returncode == 0, two.stderr
 
-    # Two global batches of 2 pieces: both runs write G_2/D_2 after their one epoch.
+    # Two global batches of 2 pieces: both runs write G_2/D_2 after their one epoch, under the names
+    # the trainer gives the tiny preset (its discriminator is not RVC's shape: D_2.timbrel.pt).
     steps = 2
+    tiny = RVCTrainConfig(model_size="tiny", sample_rate=32000)
+    rvc_discriminator = tiny.discriminator_config() == DiscriminatorConfig.for_version(tiny.version)
+    names = RVCCheckpointFormat(tiny.optim.learning_rate, rvc_discriminator).names
     for name in ("G", "D"):
-        a = read_training_checkpoint(single / f"{name}_{steps}.pth")
-        b = read_training_checkpoint(double / f"{name}_{steps}.pth")
+        a = read_training_checkpoint(single / names[name].format(steps))
+        b = read_training_checkpoint(double / names[name].format(steps))
         # The gradients agree through AdamW's running average of them (rounding aside); the
         # weights within the size of AdamW's steps (about ±lr each, whatever the gradient).
         moments_a = [s["exp_avg"] for s in a.optimizer["state"].values()]
