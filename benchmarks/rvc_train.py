@@ -95,7 +95,8 @@ class SeparateCalls2d(nn.Module):
             fmaps.append(fmap)
         return scores, fmaps
 
-    def forward(self, real, fake) -> DiscriminatorOutput:
+    def forward(self, real, fake, record_real: bool = True) -> DiscriminatorOutput:
+        del record_real  # the reference records both for the generator's loss
         real_scores, real_fmaps = self._one(real)
         fake_scores, fake_fmaps = self._one(fake)
         return DiscriminatorOutput(real_scores, fake_scores, real_fmaps, fake_fmaps)
