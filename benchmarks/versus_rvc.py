@@ -92,7 +92,7 @@ def _measure(name: str, ours, worker: ReferenceWorker | None, rounds: int, flop=
 
 
 def counted_gflop(module: torch.nn.Module, run: Callable[[], object]) -> float:
-    """GFLOP that ``module``'s forward calls (and their backward) perform while ``run`` runs."""
+    """GFLOP of ``module``'s forward calls (all of them) while ``run`` runs."""
     counter = FlopCounterMode(display=False)
 
     def enter(*_) -> None:
