@@ -4,7 +4,8 @@ Baseline in the same run: the same pipeline in the reference's formulation of th
 reference-speed.md lists exact savings for: weight norm recomputed on every call (not folded
 once at load), the text encoder's relative attention through full (t, 2t - 1) tables, and the
 decoder's channels-first convolutions over the whole signal with out-of-place activations.
-The bf16 row is the opt-in ``precision="bf16"`` (different numbers).
+The bf16 row is the opt-in ``precision="bf16"`` (different numbers). The reference itself is
+measured beside Timbrel by the versus_rvc group, not here.
 Reports the real-time factor per pitch method with and without an index, the time split between
 content encoder, text encoder, flow and decoder, and (full mode) peak memory for long inputs.
 """
@@ -21,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from benchmarks.memory import MINUTES, peak_rss_mb
+from benchmarks.reference import NOT_MEASURED
 from timbrel.audio.synthesis import SINGERS, sing_recording
 from timbrel.features.content.hubert import HubertConfig, HubertModel
 from timbrel.features.pitch import registry
@@ -34,7 +36,6 @@ from timbrel.models.rvc.synthesizer import Synthesizer
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.fcpe import fcpe_extractor
 
-REFERENCE_RTF_PM_INDEX = 76.0 / 30.0  # reference-speed.md: 76 s for 30 s, pm, index 0.5
 ROUNDS = 2
 
 
@@ -224,8 +225,7 @@ def run(quick: bool = False) -> dict:
     results["bf16_speedup_vs_baseline"] = baseline_s / bf16_s
     print(
         f"pm, index 0.5, best of {ROUNDS} alternating rounds: ours {ours_s:.1f} s vs reference "
-        f"formulation {baseline_s:.1f} s -> {baseline_s / ours_s:.2f}x; reference-speed.md's RTF "
-        f"{REFERENCE_RTF_PM_INDEX:.2f} -> {REFERENCE_RTF_PM_INDEX * seconds / ours_s:.2f}x",
+        f"formulation {baseline_s:.1f} s -> {baseline_s / ours_s:.2f}x; {NOT_MEASURED} (see versus_rvc)",
         flush=True,
     )
     print(

@@ -34,3 +34,32 @@ def test_one_batched_call_equals_separate_calls_of_the_reference_formulation():
                 torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
     score0, _ = model.discriminators[0](fake)
     torch.testing.assert_close(out.fake_scores[0], score0, atol=1e-6, rtol=1e-6)
+
+
+def test_generator_pass_records_only_the_generated_audio_and_gives_the_same_numbers():
+    torch.manual_seed(1)
+    model = MultiPeriodDiscriminator(DiscriminatorConfig.tiny())
+    real = torch.randn(2, 1, 1001)
+    fake = torch.randn(2, 1, 1001, requires_grad=True)
+    both = model(real, fake)
+    generator_pass = model(real, fake, record_real=False)
+
+    def loss(out):
+        terms = [s.square().mean() for s in out.fake_scores]
+        terms += [
+            (r.detach() - g).abs().mean()
+            for rs, gs in zip(out.real_fmaps, out.fake_fmaps, strict=True)
+            for r, g in zip(rs, gs, strict=True)
+        ]
+        return sum(terms)
+
+    for ours, theirs in zip(
+        generator_pass.real_scores + generator_pass.fake_scores,
+        both.real_scores + both.fake_scores,
+        strict=True,
+    ):
+        torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-6)
+    assert not any(f.requires_grad for fmaps in generator_pass.real_fmaps for f in fmaps)
+    (grad,) = torch.autograd.grad(loss(generator_pass), [fake])
+    (expected,) = torch.autograd.grad(loss(both), [fake])
+    torch.testing.assert_close(grad, expected, atol=1e-7, rtol=1e-5)

@@ -4,12 +4,14 @@ State-dict keys equal the reference's (``discriminators.{i}.convs.{j}.weight_g/w
 ``discriminators.{i}.conv_post.*``; index 0 is the scale discriminator), so pretrained
 ``f0D40k.pth`` files load with ``strict=True``.
 
-Exact savings over the reference formulation: real and generated audio go through every
-sub-discriminator in one batched call (each weight-norm product is formed once per call, and
-the convolutions see twice the batch). The period discriminators keep the reference's layout,
-Conv2d with (k, 1) kernels on (b, c, frames, period): the alternative of 1-D convolutions with
-the period columns moved into the batch gives the same numbers but measured slower here (its
-weight-gradient pass is about twice as slow in this torch's CPU kernels).
+Exact savings over the reference formulation: for the discriminator's own step, real and
+generated audio go through every sub-discriminator in one batched call (each weight-norm product
+is formed once per call, and the convolutions see twice the batch); for the generator's loss,
+only the generated audio is recorded for autograd (``record_real=False``). The period
+discriminators keep the reference's layout, Conv2d with (k, 1) kernels on (b, c, frames,
+period): the alternative of 1-D convolutions with the period columns moved into the batch gives
+the same numbers but measured slower here (its weight-gradient pass is about twice as slow in
+this torch's CPU kernels).
 """
 
 from __future__ import annotations
@@ -165,16 +167,24 @@ class MultiPeriodDiscriminator(nn.Module):
             [ScaleDiscriminator(config), *(PeriodDiscriminator(p, config) for p in config.periods)]
         )
 
-    def forward(self, real: Tensor, fake: Tensor) -> DiscriminatorOutput:
+    def forward(self, real: Tensor, fake: Tensor, record_real: bool = True) -> DiscriminatorOutput:
         """real, fake: (b, 1, n) -> scores and feature maps of both, from one batched call per
-        sub-discriminator."""
-        b = real.shape[0]
-        both = torch.cat([real, fake], dim=0)
+        sub-discriminator. record_real False (the generator's loss, whose feature loss takes the
+        real feature maps as constants): real audio goes through without autograd and the
+        generated audio alone is recorded, so the generator's backward does not compute input
+        gradients for a real half that nothing uses."""
         out = DiscriminatorOutput([], [], [], [])
         for discriminator in self.discriminators:
-            score, fmap = discriminator(both)
-            out.real_scores.append(score[:b])
-            out.fake_scores.append(score[b:])
-            out.real_fmaps.append([f[:b] for f in fmap])
-            out.fake_fmaps.append([f[b:] for f in fmap])
+            if record_real:
+                score, fmap = discriminator(torch.cat([real, fake], dim=0))
+                real_score, real_fmap = score[: real.shape[0]], [f[: real.shape[0]] for f in fmap]
+                fake_score, fake_fmap = score[real.shape[0] :], [f[real.shape[0] :] for f in fmap]
+            else:
+                with torch.no_grad():
+                    real_score, real_fmap = discriminator(real)
+                fake_score, fake_fmap = discriminator(fake)
+            out.real_scores.append(real_score)
+            out.fake_scores.append(fake_score)
+            out.real_fmaps.append(real_fmap)
+            out.fake_fmaps.append(fake_fmap)
         return out

@@ -121,7 +121,7 @@ class RVCTrainTask:
         out = generated.out
         # The module itself, not its DDP wrapper: only the generator's gradients are wanted here.
         with self.context.autocast():
-            d = self.discriminator(generated.wave_slice, out.audio)
+            d = self.discriminator(generated.wave_slice, out.audio, record_real=False)
         loss_mel = torch.nn.functional.l1_loss(generated.y_mel, generated.y_hat_mel) * self.config.c_mel
         loss_kl = kl_loss(out.z_p, out.logs_q, out.m_p, out.logs_p, out.y_mask) * self.config.c_kl
         loss_fm = feature_loss(d.real_fmaps, d.fake_fmaps)
