@@ -10,6 +10,7 @@ Timbrel's rounds. Both sides save their outputs, so every row is a full-size par
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import resource
 import subprocess
@@ -17,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +163,13 @@ class Row:
     @property
     def ratio(self) -> float | None:
         return None if self.theirs is None else self.theirs.seconds / self.ours.seconds
+
+
+def in_fresh_process(make_rows: Callable, *args):
+    """``make_rows(*args)`` in a new interpreter, so that Timbrel's peak RSS in a row is that row's
+    alone, as the reference's is (its worker is one process per row)."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(make_rows, *args).result()
 
 
 def output_difference(ours: Path, theirs: Path) -> tuple[float, float]:

@@ -22,7 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.reference import Reference, ReferenceWorker, Row, print_row, side_by_side
+from benchmarks.reference import (
+    Reference,
+    ReferenceWorker,
+    Row,
+    in_fresh_process,
+    print_row,
+    side_by_side,
+)
 from benchmarks.rift import dit_gflop, matmul_peak_gflops
 from benchmarks.rift_train import FRAMES, make_batch, make_model
 from timbrel import api
@@ -252,10 +259,16 @@ def run(quick: bool, reference: Reference | None, rounds: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="timbrel-versus-rift-") as work:
         folder = Path(work)
         for seconds in (2.0,) if quick else (10.0, 30.0):
-            add(dit_row(preset, seconds, folder, reference, rounds))
-        for row in conversion_rows(
-            preset, 2.0 if quick else 10.0, 2 if quick else 8, folder / "voice", reference, rounds
+            add(in_fresh_process(dit_row, preset, seconds, folder, reference, rounds))
+        for row in in_fresh_process(
+            conversion_rows,
+            preset,
+            2.0 if quick else 10.0,
+            2 if quick else 8,
+            folder / "voice",
+            reference,
+            rounds,
         ):
             add(row)
-        add(training_row(2 if quick else 8, folder, reference, rounds))
+        add(in_fresh_process(training_row, 2 if quick else 8, folder, reference, rounds))
     return rows

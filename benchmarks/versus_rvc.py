@@ -27,7 +27,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.extract import _pieces
-from benchmarks.reference import Reference, ReferenceWorker, Row, print_row, side_by_side
+from benchmarks.reference import (
+    Reference,
+    ReferenceWorker,
+    Row,
+    in_fresh_process,
+    print_row,
+    side_by_side,
+)
 from benchmarks.reference_side.clock import StageClock
 from benchmarks.rift import matmul_peak_gflops
 from benchmarks.rvc_train import BATCH, make_batch
@@ -68,7 +75,9 @@ def run(quick: bool = False, reference: Reference | None = None, rounds: int = 3
             Path(folder) / "hubert_base", _seeded(HubertModel, HubertConfig.base(), 1)
         )
         for make_row in (_conversion_row, _extraction_row, _training_row):
-            row = make_row(Path(folder), hubert, quick, reference if measured else None, rounds)
+            row = in_fresh_process(
+                make_row, Path(folder), hubert, quick, reference if measured else None, rounds
+            )
             print_row(row, peak)
             rows.append(row)
     return rows
