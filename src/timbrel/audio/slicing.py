@@ -4,8 +4,9 @@ RVC cuts its training recordings with it; RIFT cuts the input at inference. Both
 non-silent stretches and drop long silences (spans between two kept stretches are the silence
 removed; a silence no longer than ``max_silence_kept_ms`` becomes a single cut with the two
 spans back to back). The RMS curve is librosa's centred framing with constant (zero) padding,
-in float32 as both references compute it (RVC's float64 high-passed signal included), summed
-in the same order, so that the threshold comparisons and arg-minima land on the same frames.
+in the samples' precision as both references compute it (RIFT's float32 audio in float32,
+RVC's float64 high-passed signal in float64), summed in the same order, so that the threshold
+comparisons and arg-minima land on the same frames.
 """
 
 from __future__ import annotations
@@ -83,18 +84,21 @@ class SlicerFrames:
 
 
 def frame_rms(samples: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
-    """samples: (n,) -> (1 + (n + 2 * (frame_length // 2) - frame_length) // hop_length,) float32:
-    sqrt(mean(x^2)) over frames of ``frame_length`` every ``hop_length``, the signal padded with
-    frame_length // 2 zeros each side (librosa.feature.rms with its defaults).
+    """samples: (n,) -> (1 + (n + 2 * (frame_length // 2) - frame_length) // hop_length,) float64 for
+    float64 samples, float32 otherwise: sqrt(mean(x^2)) over frames of ``frame_length`` every
+    ``hop_length``, the signal padded with frame_length // 2 zeros each side (librosa.feature.rms
+    with its defaults).
 
-    Samples are rounded to float32 and squared, and each frame is summed along its contiguous
-    axis, which is how numpy reduces librosa's framed view, so the result is bit-identical to it.
+    The squares are taken in that precision (the references' get_rms keeps its input's dtype), and
+    each frame is summed along its contiguous axis, which is how numpy reduces librosa's framed
+    view, so the result is bit-identical to it.
     """
     x = np.asarray(samples)
     if x.ndim != 1:
         raise ValueError(f"frame_rms takes (n,) samples, got shape {x.shape}")
     half = frame_length // 2
-    squares = np.zeros(x.shape[0] + 2 * half, dtype=np.float32)
+    dtype = np.float64 if x.dtype == np.float64 else np.float32
+    squares = np.zeros(x.shape[0] + 2 * half, dtype=dtype)
     squares[half : half + x.shape[0]] = x
     np.square(squares, out=squares)
     if squares.shape[0] < frame_length:
@@ -110,8 +114,8 @@ def silence_tags(rms: np.ndarray, frames: SlicerFrames) -> list[tuple[int, int]]
     A range (p, p) is a cut that removes nothing. The last range may end at t + 1 (a trailing
     silence).
     """
-    # the references compare each float32 rms with a Python float, which numpy 2 does in float32
-    silent = rms < np.float32(frames.threshold)
+    # the references compare each rms with a Python float, which numpy 2 does in the rms's precision
+    silent = rms < rms.dtype.type(frames.threshold)
     total = rms.shape[0]
     keep = frames.max_silence_kept
     tags: list[tuple[int, int]] = []

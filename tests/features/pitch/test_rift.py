@@ -42,6 +42,21 @@ def test_level0_alignment_to_mel_frames(robust):
     np.testing.assert_array_equal(aligned, robust["level0_post_process_f0"])
 
 
+def test_gap_fill_keeps_the_curves_precision():
+    """The reference fills unvoiced gaps inside its own array: RMVPE's float32 curve holds the filled
+    values rounded to float32 before the resampling to mel frames."""
+    f0_hz = np.array([200.0, 0.0, 0.0, 233.3], dtype=np.float32)
+    filled = np.interp([1.0, 2.0], [0.0, 3.0], f0_hz[[0, 3]]).astype(np.float32).astype(np.float64)
+    aligned = align_to_mel_frames(f0_hz, 4, cut_last=False, hop_length=441, sample_rate=44100)
+    np.testing.assert_array_equal(aligned[[0, 3]], f0_hz[[0, 3]])  # 10 ms mel frames on the 10 ms grid
+    assert aligned[1] == aligned[2] == 0  # voicing stays off
+    # 5 ms mel frames: frame 1 lies halfway to the first filled value and is still voiced
+    half = align_to_mel_frames(f0_hz, 7, cut_last=False, hop_length=441, sample_rate=88200)
+    np.testing.assert_allclose(half[1], (f0_hz[0] + filled[0]) / 2, rtol=1e-13)
+    unrounded = np.interp(1.0, [0.0, 3.0], f0_hz[[0, 3]].astype(np.float64))
+    assert abs(half[1] - (f0_hz[0] + unrounded) / 2) > 1e-6
+
+
 def test_training_alignment_cuts_the_last_frame(robust):
     expected = robust["post_process_f0_cut_last_true"]
     aligned = align_to_mel_frames(robust["raw_f0_10ms"], len(expected) + 1, cut_last=True)

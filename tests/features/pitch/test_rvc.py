@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -34,9 +35,10 @@ def test_training_f0_2b_and_2a_match_extract_f0(f0_fixture, pm_f0):
 
 def test_inference_f0_with_key_shift_matches_get_f0(f0_fixture, pm_f0):
     n_frames = len(f0_fixture["pm_input_16k"]) // 160
-    result = rvc_inference_f0(pm_f0, n_frames, key_shift_semitones=3)
-    np.testing.assert_array_equal(result.coarse, f0_fixture["pm_infer_upkey3_pitch"].numpy())
-    np.testing.assert_array_equal(result.f0_hz, f0_fixture["pm_infer_upkey3_pitchf"].numpy())
+    (key,) = [m[1] for k in f0_fixture if (m := re.fullmatch(r"pm_infer_upkey(-?\d+)_pitch", k))]
+    result = rvc_inference_f0(pm_f0, n_frames, key_shift_semitones=int(key))
+    np.testing.assert_array_equal(result.coarse, f0_fixture[f"pm_infer_upkey{key}_pitch"].numpy())
+    np.testing.assert_array_equal(result.f0_hz, f0_fixture[f"pm_infer_upkey{key}_pitchf"].numpy())
 
 
 def test_classic_keeps_unvoiced_frames_at_zero_and_coarse_one(pm_f0):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -70,19 +71,26 @@ def test_reference_index_search_and_blend(index_dir, index_io, meta):
     assert_distances_close(distances, index_io["search_k8_distances"], queries, index.vectors)
     retrieved = index.retrieve(queries)
     assert_retrieved_close(retrieved, index_io["retrieved_weighted"], index.vectors)
-    blended = retrieve_and_blend(index, index_io["queries"][None], 0.75)
+    (blend_key,) = [key for key in index_io if key.startswith("blended_index_rate_")]
+    index_rate = float(blend_key.removeprefix("blended_index_rate_").replace("_", "."))
+    blended = retrieve_and_blend(index, index_io["queries"][None], index_rate)
     assert blended.shape == (1, *index_io["queries"].shape)
-    assert_retrieved_close(blended[0], index_io["blended_index_rate_0_75"], index.vectors)
+    assert_retrieved_close(blended[0], index_io[blend_key], index.vectors)
 
 
 def test_building_reproduces_the_reference_file(index_dir, index_io, meta):
     features = _features(index_io)
     assert ivf_list_count(features.shape[0]) == meta["nlist"]
-    name = index_file_name("added", meta["nlist"], "tinyexp", "v2")
+    # the experiment and version are in the reference's file name, the seed in meta.json's note
+    experiment, version = re.fullmatch(
+        r"added_IVF\d+_Flat_nprobe_\d+_(.+)_(v[12])\.index", meta["added_index_file"]
+    ).groups()
+    name = index_file_name("added", meta["nlist"], experiment, version)
     assert name == meta["added_index_file"]
-    assert index_file_name("trained", meta["nlist"], "tinyexp", "v2") == meta["trained_index_file_name"]
-    # The reference shuffled with numpy's global RNG seeded to 1234 (see meta.json's note).
-    trained, added = build_index(features, np.random.RandomState(1234))
+    assert index_file_name("trained", meta["nlist"], experiment, version) == meta["trained_index_file_name"]
+    # The reference shuffled with numpy's global RNG seeded before the script ran.
+    seed = int(re.search(r"seeded to (\d+)", meta["note"])[1])
+    trained, added = build_index(features, np.random.RandomState(seed))
     assert trained.n_vectors == 0 and added.n_vectors == features.shape[0]
     reference = read_index(index_dir / name)
     queries = index_io["queries"].numpy()

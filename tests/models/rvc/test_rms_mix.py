@@ -16,14 +16,16 @@ def change_rms(fixtures):
     return torch.load(fixtures / "rvc" / "dsp" / "change_rms.pt", weights_only=True)
 
 
-@pytest.mark.parametrize("rate_key", ["rate_0.0", "rate_0.25", "rate_0.75"])
-def test_matches_reference(change_rms, rate_key):
-    rate = float(rate_key.removeprefix("rate_"))
-    out = mix_rms(change_rms["data1_16k"], 16000, change_rms["data2_40k"].clone(), 40000, rate)
-    expected = change_rms[rate_key]
-    assert out.shape == expected.shape
-    # float32 RMS over the reference's one-second frames (40000 samples at 40 kHz), then a gain
-    parity.float32_close(out, expected, terms=40000, what=rate_key)
+def test_matches_reference(change_rms):
+    rate_keys = [key for key in change_rms if key.startswith("rate_")]
+    assert rate_keys
+    for rate_key in rate_keys:
+        rate = float(rate_key.removeprefix("rate_"))
+        out = mix_rms(change_rms["data1_16k"], 16000, change_rms["data2_40k"].clone(), 40000, rate)
+        expected = change_rms[rate_key]
+        assert out.shape == expected.shape
+        # float32 RMS over the reference's one-second frames (40000 samples at 40 kHz), then a gain
+        parity.float32_close(out, expected, terms=40000, what=rate_key)
 
 
 def test_rate_one_keeps_output(change_rms):

@@ -39,12 +39,15 @@ def align_to_mel_frames(
     """f0_hz: (frames,) every frame_period_s, 0 = unvoiced -> (n_frames - cut_last,) float64 on
     the mel grid (frame j at j * hop_length / sample_rate seconds).
 
-    Unvoiced gaps are first filled linearly, the curve and its voicing are then resampled
-    linearly in time (ends held), and frames whose resampled voicing is below one half are set
-    back to 0. Training passes n_frames = len // hop + 1 with cut_last; inference passes the mel
-    frame count without it.
+    Unvoiced gaps are first filled linearly, stored in the curve's own precision as the reference
+    stores them in its array (RMVPE's float32 f0 rounds the filled values to float32), the curve
+    and its voicing are then resampled linearly in time (ends held), and frames whose resampled
+    voicing is below one half are set back to 0. Training passes n_frames = len // hop + 1 with
+    cut_last; inference passes the mel frame count without it.
     """
-    f0_hz = np.asarray(f0_hz, dtype=np.float64)
+    f0_hz = np.asarray(f0_hz)
+    if not np.issubdtype(f0_hz.dtype, np.floating):
+        f0_hz = f0_hz.astype(np.float64)
     unvoiced = f0_hz == 0
     if (~unvoiced).any() and unvoiced.any():
         frames = np.arange(len(f0_hz))

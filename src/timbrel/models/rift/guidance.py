@@ -84,8 +84,8 @@ def combine(
 
 def downsampled_content(content: Tensor, rate: int, n_frames: int | None = None) -> Tensor:
     """The negative content vector of one segment (spec 4.6): halve, squeeze to len/rate frames, stretch to
-    n_frames (default: the input length). infer.py starts from the content encoder's own frames (50 Hz);
-    sample.pt's batch starts from content already aligned to the mel frames.
+    n_frames (default: the input length). infer.py (extract_features) and the dataset both start from the
+    content already aligned to the mel frames.
     content: (n, d) valid frames only -> (n_frames, d)."""
     if not isinstance(rate, int) or rate < 1:
         raise ConfigError(f"content downsample rate must be a positive integer, got {rate!r}")
