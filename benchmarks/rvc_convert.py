@@ -243,13 +243,14 @@ def run(quick: bool = False) -> dict:
 
 
 def _peak_memory_mb(minutes: int) -> float:
-    """Peak resident memory of a fresh process converting ``minutes`` of audio (pm, no index)."""
+    """Peak resident memory of a fresh process converting ``minutes`` of audio (pm, no index),
+    holding only the models a pm conversion loads, as the CLI does."""
     return peak_rss_mb(
-        "from benchmarks.rvc_convert import _models, _pitch;"
+        "from benchmarks.rvc_convert import _models;"
         "from timbrel.audio.synthesis import SINGERS, sing_recording;"
-        "from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig;"
+        "from timbrel.features.pitch import registry;"
         "from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice;"
-        "s, c = _models(True); v = RVCVoice(s, c, _pitch(E2E(E2EConfig())), None);"
+        "s, c = _models(True); v = RVCVoice(s, c, registry.create, None);"
         f"a = sing_recording(SINGERS[0], {minutes * 60}, 16000, seed=4).mono;"
         "v.convert_16k(a, RVCConvertOptions(f0_method='pm', index_rate=0.0))"
     )
