@@ -21,7 +21,7 @@ from timbrel.core.files import write_bytes_atomic, write_text_atomic
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.pitch.rmvpe_network import E2E
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan
-from timbrel.weights.hubert import TRANSFORMERS_NAMES
+from timbrel.weights.hubert_folder import transformers_state
 from timbrel.weights.nsf_hifigan import CHECKPOINT_NAME, CONFIG_NAME
 
 # The generator's layers that the release keeps under weight norm (the noise convs and the source's
@@ -123,43 +123,6 @@ def contentvec_config_json(model: HubertModel) -> dict[str, Any]:
     }
 
 
-def contentvec_state(model: HubertModel) -> dict[str, Tensor]:
-    """HubertModel keys -> Transformers HubertModelWithFinalProj keys (the inverse of
-    weights.hubert.hubert_state_from_transformers): q/k/v split, the positional conv's weight norm
-    unfolded over dim 2 in the parametrization layout."""
-    names, c = TRANSFORMERS_NAMES, model.config
-    ours = {k: v.detach().to("cpu", torch.float32) for k, v in model.state_dict().items()}
-    state: dict[str, Tensor] = {}
-    for i in range(len(c.conv_channels)):
-        state[names.conv.format(i=i)] = ours[f"feature_extractor.convs.{i}.weight"]
-        if c.conv_bias:
-            state[names.conv.format(i=i).removesuffix("weight") + "bias"] = ours[
-                f"feature_extractor.convs.{i}.bias"
-            ]
-    for p in ("weight", "bias"):
-        state[names.group_norm.format(p=p)] = ours[f"feature_extractor.group_norm.{p}"]
-        state[names.feature_norm.format(p=p)] = ours[f"feature_norm.{p}"]
-        state[names.feature_projection.format(p=p)] = ours[f"feature_projection.{p}"]
-        state[names.encoder_norm.format(p=p)] = ours[f"encoder_norm.{p}"]
-        state[names.final_proj.format(p=p)] = ours[f"final_proj.{p}"]
-        for n in range(c.num_layers):
-            q, k, v = ours[f"layers.{n}.attention.qkv.{p}"].chunk(3, dim=0)
-            for template, tensor in ((names.q, q), (names.k, k), (names.v, v)):
-                state[template.format(n=n, p=p)] = tensor
-            for template, own in (
-                (names.out, "attention.out"),
-                (names.attention_norm, "attention_norm"),
-                (names.ffn_in, "ffn_in"),
-                (names.ffn_out, "ffn_out"),
-                (names.ffn_norm, "ffn_norm"),
-            ):
-                state[template.format(n=n, p=p)] = ours[f"layers.{n}.{own}.{p}"]
-    state[names.pos_conv_bias] = ours["pos_conv.bias"]
-    g_name, v_name = names.pos_conv_weight_norm[1]  # the layout save_pretrained writes today
-    state[g_name], state[v_name] = unfold_weight_norm(ours["pos_conv.weight"], dim=2)
-    return {k: v.contiguous().clone() for k, v in state.items()}
-
-
 def save_contentvec_folder(model: HubertModel, folder: str | Path) -> Path:
     """Write RIFT's pretrained/content-vec-best layout: config.json and model.safetensors."""
     from safetensors.torch import save
@@ -167,5 +130,8 @@ def save_contentvec_folder(model: HubertModel, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_text_atomic(folder / "config.json", json.dumps(contentvec_config_json(model), indent=2))
-    write_bytes_atomic(folder / "model.safetensors", save(contentvec_state(model), metadata={"format": "pt"}))
+    state = transformers_state(model)
+    del state["masked_spec_embed"]  # the content-vec-best release has no masked-frame embedding
+    weights = save(state, metadata={"format": "pt"})
+    write_bytes_atomic(folder / "model.safetensors", weights)
     return folder
