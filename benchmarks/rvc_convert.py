@@ -29,10 +29,11 @@ from timbrel.features.pitch import registry
 from timbrel.features.pitch.rmvpe_network import E2E, E2EConfig
 from timbrel.models.rvc.attention import RelativeSelfAttention
 from timbrel.models.rvc.config import SynthesizerConfig
-from timbrel.models.rvc.generator import LRELU_SLOPE, Generator
+from timbrel.models.rvc.generator import Generator
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index
 from timbrel.models.rvc.synthesizer import Synthesizer
+from timbrel.nn.hifigan import LRELU_SLOPE
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 from timbrel.weights.fcpe import fcpe_extractor
 

@@ -8,6 +8,7 @@ import torch
 from tests import parity
 from timbrel.core.errors import ConfigError
 from timbrel.features.mel import LogMelSpectrogram, MelConfig
+from timbrel.nn import hifigan
 from timbrel.vocoders.nsf_hifigan import NsfHifiGanConfig, SourceDraws, harmonic_sines, vocoder_log_mel
 from timbrel.weights.nsf_hifigan import load_nsf_hifigan
 
@@ -50,6 +51,19 @@ def test_seeded_waveform_matches_reference_with_recorded_draws(small):
     with torch.no_grad():
         wave = model(data["mel"], data["f0"], draws)
     parity.float32_close(wave, data["wav_out_seeded"], terms=vocoder_terms(model, data), what="wave")
+
+
+def test_tiled_waveform_matches_reference(small, monkeypatch):
+    """The inference path in outer tiles of a few frames, and the later stages in tiles of a few
+    hops: the reference's whole-signal waveform, within the same tolerance."""
+    model, data = small
+    frames = data["mel"].shape[-1]
+    monkeypatch.setattr(hifigan, "OUTER_TILE_FRAMES", max(1, frames // 3))
+    monkeypatch.setattr(hifigan, "TILED_FROM_STAGE", 1)
+    monkeypatch.setattr(hifigan, "DEFAULT_TILE_SAMPLES", 2 * model.config.hop_length)
+    with torch.inference_mode():
+        wave = model(data["mel"], data["f0"], model.source_draws(data["f0"], deterministic=True))
+    parity.float32_close(wave, data["wav_out_deterministic"], terms=vocoder_terms(model, data), what="wave")
 
 
 def test_same_generator_seed_gives_same_waveform(small):

@@ -18,8 +18,8 @@ from torch import Tensor, nn
 
 from timbrel.core.errors import ConfigError
 from timbrel.features.mel import MelConfig, nvstft_log_mel
+from timbrel.nn.hifigan import ResBlock1, UpsamplingStack
 
-LRELU_SLOPE = 0.1
 SINE_AMP = 0.1
 NOISE_STD = 0.003
 
@@ -131,26 +131,7 @@ class HarmonicSource(nn.Module):
         return torch.tanh(self.l_linear(harmonic_sines(f0_hz, upsample, self.sample_rate, draws)))
 
 
-class ResBlock(nn.Module):
-    """HiFiGAN ResBlock1: for each dilation, x += conv2(lrelu(conv1_dilated(lrelu(x))))."""
-
-    def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]):
-        super().__init__()
-        self.convs1 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, dilation=d, padding=d * (kernel_size - 1) // 2)
-            for d in dilations
-        )
-        self.convs2 = nn.ModuleList(
-            nn.Conv1d(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
-            x = x + conv2(F.leaky_relu(conv1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
-        return x
-
-
-class NsfHifiGan(nn.Module):
+class NsfHifiGan(UpsamplingStack):
     """mel: (b, n_mels, n) natural-log mel, f0_hz: (b, n) -> waveform (b, 1, n·hop_length) in [-1, 1]."""
 
     def __init__(self, config: NsfHifiGanConfig):
@@ -158,6 +139,7 @@ class NsfHifiGan(nn.Module):
         self.config = config
         channels = config.upsample_initial_channel
         rates = config.upsample_rates
+        self.num_kernels = len(config.resblock_kernel_sizes)
         self.m_source = HarmonicSource(config.harmonics, config.sample_rate)
         self.conv_pre = nn.Conv1d(config.n_mels, channels, 7, padding=3)
         self.ups = nn.ModuleList()
@@ -177,7 +159,7 @@ class NsfHifiGan(nn.Module):
             for k, dilations in zip(
                 config.resblock_kernel_sizes, config.resblock_dilation_sizes, strict=True
             ):
-                self.resblocks.append(ResBlock(out_channels, k, tuple(dilations)))
+                self.resblocks.append(ResBlock1(out_channels, k, tuple(dilations)))
         self.conv_post = nn.Conv1d(channels // 2 ** len(rates), 1, 7, padding=3)
 
     def source_draws(
@@ -195,17 +177,7 @@ class NsfHifiGan(nn.Module):
         if draws is None:
             draws = self.source_draws(f0_hz)
         source = self.m_source(f0_hz, self.config.hop_length, draws).transpose(1, 2)
-        x = self.conv_pre(mel)
-        per_stage = len(self.config.resblock_kernel_sizes)
-        for i, (up, noise_conv) in enumerate(zip(self.ups, self.noise_convs, strict=True)):
-            x = up(F.leaky_relu(x, LRELU_SLOPE)) + noise_conv(source)
-            first, *others = self.resblocks[i * per_stage : (i + 1) * per_stage]
-            total = first(x)
-            for block in others:
-                total = total + block(x)
-            x = total / per_stage
-        # The final activation uses leaky_relu's default slope (0.01), as the released model was trained.
-        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+        return self.upsample(self.conv_pre(mel), source)
 
 
 def vocoder_log_mel(samples: Tensor, config: NsfHifiGanConfig) -> Tensor:

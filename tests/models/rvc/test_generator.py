@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from timbrel.models.rvc import generator as generator_module
 from timbrel.models.rvc.config import SynthesizerConfig
 from timbrel.models.rvc.generator import Generator
+from timbrel.nn import hifigan as generator_module
 from timbrel.nn.legacy_weight_norm import remove_weight_norm
 
 
