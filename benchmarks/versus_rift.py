@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.reference import (
     Reference,
@@ -86,13 +87,15 @@ def reference_worker(
         worker.close()
 
 
-def timed(split: dict[str, float], stage: str, function: Callable) -> Callable:
-    """`function`, adding its wall time to split[stage]."""
+def timed(
+    split: dict[str, float], stage: str, function: Callable, meter: Callable[[], float] = time.perf_counter
+) -> Callable:
+    """`function`, adding its wall time (or what else ``meter`` reads) to split[stage]."""
 
     def run(*args, **kwargs):
-        start = time.perf_counter()
+        start = meter()
         result = function(*args, **kwargs)
-        split[stage] = split.get(stage, 0.0) + time.perf_counter() - start
+        split[stage] = split.get(stage, 0.0) + meter() - start
         return result
 
     return run
@@ -224,10 +227,9 @@ def training_row(batch_size: int, folder: Path, reference: Reference | None, rou
     }
     torch.save(reference_batch, folder / "train_batch.pt")
     torch.save({"x0": x0, "uniforms": uniforms}, folder / "train_draws.pt")
+    flop = _step_gflop(checkpoint, batch, draws)
     split: dict[str, float] = {}
-    task.objective = timed(split, "forward", task.objective)
-    task.context.backward = timed(split, "backward", task.context.backward)
-    task.context.optimizer_step = timed(split, "optimizer", task.context.optimizer_step)
+    _split_step(task, split, time.perf_counter)
 
     def ours(output: Path) -> dict[str, float]:
         split.clear()
@@ -242,7 +244,24 @@ def training_row(batch_size: int, folder: Path, reference: Reference | None, rou
         "draws": str(folder / "train_draws.pt"),
     }
     with reference_worker(reference, "training_step", **params) as worker:
-        return side_by_side(name, ours, worker, rounds)
+        return side_by_side(name, ours, worker, rounds, flop=flop)
+
+
+def _split_step(task: RIFTTrainTask, split: dict[str, float], meter: Callable[[], float]) -> None:
+    task.objective = timed(split, "forward", task.objective, meter)
+    task.context.backward = timed(split, "backward", task.context.backward, meter)
+    task.context.optimizer_step = timed(split, "optimizer", task.context.optimizer_step, meter)
+
+
+def _step_gflop(checkpoint: Path, batch, draws: FlowDraws) -> dict[str, float]:
+    """Matmul and convolution GFLOP of one training step by stage, as PyTorch's FLOP counter
+    counts them, on a second copy of the model so that the timed step is the first."""
+    task = RIFTTrainTask(load_rift_checkpoint(checkpoint).model, SETTINGS)
+    split: dict[str, float] = {}
+    with FlopCounterMode(display=False) as counter:
+        _split_step(task, split, lambda: counter.get_total_flops() / 1e9)
+        task.step(batch, 0, draws=[draws])
+    return {stage: gflop for stage, gflop in split.items() if gflop > 0}
 
 
 def run(quick: bool, reference: Reference | None, rounds: int) -> list[Row]:

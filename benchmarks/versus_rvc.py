@@ -44,7 +44,6 @@ from timbrel.dataset.rvc import RVCExperiment
 from timbrel.features.content.hubert import HubertConfig, HubertModel
 from timbrel.features.extract_rvc import LEDGER_FOLDER, RVCExtractConfig
 from timbrel.models.rvc.config import SynthesizerConfig
-from timbrel.models.rvc.losses import discriminator_loss
 from timbrel.models.rvc.pipeline import RVCConvertOptions, RVCVoice
 from timbrel.models.rvc.retrieval import build_index
 from timbrel.models.rvc.synthesizer import Synthesizer
@@ -227,9 +226,9 @@ def _training_row(folder: Path, hubert: Path, quick: bool, reference: Reference 
     torch.save(batch, folder / "batch.pt")
 
     config = RVCTrainConfig(pretrained_g=paths["G"], pretrained_d=paths["D"])
+    flop = _step_gflop(config, batch)
     generator, discriminator = build_models(config)
     task = RVCTrainTask(generator, discriminator, config.spectrogram_config(), StepContext(), config.optim)
-    flop = _discriminator_gflop(discriminator, batch["wave"].shape[0], generator.config)
     clock = StageClock()
     clock.time_training_step(discriminator, task.optimizer_d, task.optimizer_g)
     first_losses: list[np.ndarray] = []
@@ -253,20 +252,14 @@ def _training_row(folder: Path, hubert: Path, quick: bool, reference: Reference 
     return _measure(TRAINING.format(size), ours, worker, rounds, flop)
 
 
-def _discriminator_gflop(discriminator, batch: int, config: SynthesizerConfig) -> dict[str, float]:
-    """Convolution GFLOP of the discriminator's stages: real and generated segments forward, and
-    backward for its own step (weights and inputs); forward again for the generator's loss."""
-    samples = config.segment_frames * config.upsample_factor
-    real, fake = torch.randn(batch, 1, samples), torch.randn(batch, 1, samples)
-
-    def forward_backward() -> None:
-        out = discriminator(real, fake)
-        discriminator_loss(out.real_scores, out.fake_scores)[0].backward()
-
+def _step_gflop(config: RVCTrainConfig, batch: dict) -> dict[str, float]:
+    """Matmul and convolution GFLOP of one training step by stage (forward and backward, as
+    PyTorch's FLOP counter counts them), on a copy of the models so that the timed step is the
+    first."""
+    generator, discriminator = build_models(config)
+    task = RVCTrainTask(generator, discriminator, config.spectrogram_config(), StepContext(), config.optim)
     with FlopCounterMode(display=False) as counter:
-        forward_backward()
-    step = counter.get_total_flops() / 1e9
-    discriminator.zero_grad(set_to_none=True)
-    with torch.no_grad():
-        forward = counted_gflop(discriminator, lambda: discriminator(real, fake))
-    return {"D forward+backward+step": step, "G loss through D": forward}
+        clock = StageClock(meter=lambda: counter.get_total_flops() / 1e9)
+        clock.time_training_step(discriminator, task.optimizer_d, task.optimizer_g)
+        task.step(batch, 0)
+    return {stage: gflop for stage, gflop in clock.seconds.items() if gflop > 0}
