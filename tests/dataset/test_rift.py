@@ -59,12 +59,15 @@ def test_recordings_at_the_target_rate_are_written_exactly(loudness, tone, name,
 
 
 def test_resampled_recording_is_close_to_resampy(loudness, tone, tmp_path):
-    samples, rate = fixture_input(loudness, "resample48k", tone)
+    # the case whose input is at another rate, named after it (resample48k, ...)
+    (name,) = {key.split("_")[1] for key in loudness if key.startswith("prep_resample")}
+    samples, rate = fixture_input(loudness, name, tone)
     config = RIFTPrepareConfig()
+    assert rate != config.sample_rate
     recording = prepare_recording(samples, rate, config)
-    expected = loudness["prep_resample48k_normalized"].numpy()
+    expected = loudness[f"prep_{name}_normalized"].numpy()
     assert recording.samples.shape == expected.shape
-    assert f"{recording.input_lufs:.2f}" == logged_lufs(loudness["prep_resample48k_message"])
+    assert f"{recording.input_lufs:.2f}" == logged_lufs(loudness[f"prep_{name}_message"])
     # soxr HQ against resampy kaiser_best: two sound band-limited designs that differ in their
     # edge handling (measured 2.8e-4 within the first/last 100 samples) and by 2.3e-6 elsewhere
     edge = 100
@@ -73,7 +76,7 @@ def test_resampled_recording_is_close_to_resampy(loudness, tone, tmp_path):
     path = tmp_path / "r.wav"
     write_recording(path, recording, config)
     written, _ = soundfile.read(path, dtype="int16")
-    reference = loudness["prep_resample48k_written_int16"].numpy().astype(np.int32)
+    reference = loudness[f"prep_{name}_written_int16"].numpy().astype(np.int32)
     # 1e-5 of full scale is 0.33 of a 16-bit step: interior codes differ by at most one
     assert np.abs(written[edge:-edge] - reference[edge:-edge]).max() <= 1
 
