@@ -114,6 +114,9 @@ def test_multichannel_input_is_averaged_in_float64(tone):
 def test_unusable_recordings_are_refused():
     with pytest.raises(ValueError, match="loudness block"):
         prepare_recording(np.ones(100, dtype=np.float32), 44100, RIFTPrepareConfig())
+    # at another rate too, before the resampler sees a few samples
+    with pytest.raises(ValueError, match=r"3 samples at 192000 Hz are shorter than one 0\.4 s"):
+        prepare_recording(np.ones(3, dtype=np.float32), 192000, RIFTPrepareConfig())
     with pytest.raises(ValueError, match="silent"):
         prepare_recording(np.zeros(44100, dtype=np.float32), 44100, RIFTPrepareConfig())
 

@@ -23,16 +23,21 @@ class Normalized:
     peak_scale: float | None
 
 
+def require_one_block(n_samples: int, sample_rate: int, block_size_s: float = 0.4) -> None:
+    """ValueError unless ``n_samples`` cover one loudness block (the least loudness is measured on)."""
+    if n_samples < block_size_s * sample_rate:
+        raise ValueError(
+            f"{n_samples} samples at {sample_rate} Hz are shorter than one {block_size_s} s loudness block"
+        )
+
+
 def measure_loudness(samples: np.ndarray, sample_rate: int, block_size_s: float = 0.4) -> float:
     """samples: (n,) with n >= block_size_s * sample_rate -> integrated loudness in LUFS
     (-inf for a signal below the -70 LUFS absolute gate)."""
     x = np.asarray(samples)
     if x.ndim != 1:
         raise ValueError(f"measure_loudness takes (n,) samples, got shape {x.shape}")
-    if x.shape[0] < block_size_s * sample_rate:
-        raise ValueError(
-            f"{x.shape[0]} samples at {sample_rate} Hz are shorter than one {block_size_s} s loudness block"
-        )
+    require_one_block(x.shape[0], sample_rate, block_size_s)
     return float(pyloudnorm.Meter(sample_rate, block_size=block_size_s).integrated_loudness(x))
 
 

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 
 from timbrel.audio import io
-from timbrel.audio.loudness import normalize_loudness
+from timbrel.audio.loudness import normalize_loudness, require_one_block
 from timbrel.audio.resample import resample, resample_kaiser_best
 from timbrel.core.audio import Audio
 from timbrel.core.errors import BadInputError, ConfigError
@@ -106,6 +106,8 @@ def prepare_recording(samples: np.ndarray, sample_rate: int, config: RIFTPrepare
         x = x.mean(axis=0)
     if x.ndim != 1 or x.shape[0] == 0:
         raise ValueError(f"prepare_recording takes non-empty (n,) or (channels, n) samples, got {x.shape}")
+    # Checked at the input rate too: resampling a few samples fails with a less useful message.
+    require_one_block(x.shape[0], sample_rate, config.loudness_block_s)
     if sample_rate != config.sample_rate:
         convert = resample_kaiser_best if config.resampler == "kaiser_best" else resample
         x = convert(x, sample_rate, config.sample_rate)
