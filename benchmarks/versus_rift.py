@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.reference import (
     Reference,
     ReferenceWorker,
     Row,
+    flop_counter,
     in_fresh_process,
     print_row,
     side_by_side,
@@ -258,7 +258,7 @@ def _step_gflop(checkpoint: Path, batch, draws: FlowDraws) -> dict[str, float]:
     counts them, on a second copy of the model so that the timed step is the first."""
     task = RIFTTrainTask(load_rift_checkpoint(checkpoint).model, SETTINGS)
     split: dict[str, float] = {}
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         _split_step(task, split, lambda: counter.get_total_flops() / 1e9)
         task.step(batch, 0, draws=[draws])
     return {stage: gflop for stage, gflop in split.items() if gflop > 0}

@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.extract import _pieces
 from benchmarks.reference import (
     Reference,
     ReferenceWorker,
     Row,
+    flop_counter,
     in_fresh_process,
     print_row,
     side_by_side,
@@ -101,7 +101,7 @@ def _measure(name: str, ours, worker: ReferenceWorker | None, rounds: int, flop=
 
 def counted_gflop(module: torch.nn.Module, run: Callable[[], object]) -> float:
     """GFLOP of ``module``'s forward calls (all of them) while ``run`` runs."""
-    counter = FlopCounterMode(display=False)
+    counter = flop_counter()
 
     def enter(*_) -> None:
         counter.__enter__()
@@ -258,7 +258,7 @@ def _step_gflop(config: RVCTrainConfig, batch: dict) -> dict[str, float]:
     first."""
     generator, discriminator = build_models(config)
     task = RVCTrainTask(generator, discriminator, config.spectrogram_config(), StepContext(), config.optim)
-    with FlopCounterMode(display=False) as counter:
+    with flop_counter() as counter:
         clock = StageClock(meter=lambda: counter.get_total_flops() / 1e9)
         clock.time_training_step(discriminator, task.optimizer_d, task.optimizer_g)
         task.step(batch, 0)
