@@ -98,7 +98,8 @@ def _free_port() -> int:
 
 
 def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(experiment, tmp_path):
-    lines = build_filelist(experiment, extracted_version(experiment), use_f0=True)
+    version = extracted_version(experiment)
+    lines = build_filelist(experiment, version, use_f0=True)
     (tmp_path / "filelist.txt").write_text("\n".join(lines))
     sizes = [
         (experiment / "0_gt_wavs" / line.split("|")[0].rsplit("/", 1)[1]).stat().st_size for line in lines
@@ -110,8 +111,9 @@ def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(experimen
     assert len(same) >= 4
     global_batches = [same[0:2], same[2:4]]
     single, double = tmp_path / "single.pt", tmp_path / "double.pt"
-    train(0, 1, str(tmp_path), global_batches, str(single), _free_port())
-    mp.spawn(train, args=(2, str(tmp_path), global_batches, str(double), _free_port()), nprocs=2, join=True)
+    train(0, 1, str(tmp_path), global_batches, str(single), _free_port(), version)
+    arguments = (2, str(tmp_path), global_batches, str(double), _free_port(), version)
+    mp.spawn(train, args=arguments, nprocs=2, join=True)
     one, two = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
     assert sorted(one["figures"]) == sorted(two["figures"]) == [1, 2]
     for step, figures in one["figures"].items():

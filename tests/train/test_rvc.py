@@ -105,7 +105,7 @@ def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_pa
     sidecars = {name.replace(".pth", ".timbrel.json") for name in models}
     assert {p.name for p in (exp / "weights").iterdir()} == models | sidecars
     assert read_training_f0_stats(exp / "weights" / "exp.pth").median_hz > 0
-    assert list(exp.glob("added_IVF*_Flat_nprobe_1_exp_v2.index"))
+    assert list(exp.glob(f"added_IVF*_Flat_nprobe_1_exp_{e2e_version(fixtures / 'rvc' / 'e2e')}.index"))
     voice = read_voice_model(exp / "weights" / "exp.pth")
     assert voice.config.sample_rate == 32000 and voice.info == "1epoch"
     assert set(json.loads((exp / "validation.json").read_text())[0]) == {
