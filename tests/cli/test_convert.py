@@ -23,12 +23,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def rvc_arguments(root: Path) -> list[str]:
     settings = json.loads((root / "settings.json").read_text())
-    given = settings["settings"]
+    given, config = settings["settings"], settings["config"]
+    # the reference's long-audio chunking as its config had it (the CPU values in the public set)
+    chunking = {
+        "pad_s": config["x_pad"], "query_s": config["x_query"],
+        "center_s": config["x_center"], "max_s": config["x_max"],
+    }  # fmt: skip
     return [
         "--model", root / settings["model_file"], "--index", root / settings["index_file"],
         "--hubert", root / "hubert", "--f0-method", given["f0_method"], "--key", given["f0_up_key"],
         "--index-rate", given["index_rate"], "--protect", given["protect"],
         "--rms-mix-rate", given["rms_mix_rate"], "--speaker", given["sid"],
+        "--set", f"chunking={json.dumps(chunking)}",
     ]  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests import parity
+from tests.models.rvc.test_pipeline import e2e_piece_s, e2e_version
 from timbrel.audio import io
 from timbrel.core.audio import Audio
 from timbrel.dataset.rvc import RVCPrepareConfig, prepare_recording, write_recording
@@ -47,24 +48,27 @@ def test_pm_f0_files_match_the_reference(fixtures, tmp_path):
 
 
 def test_prepared_and_extracted_features_are_the_reference_index_rows(fixtures, tmp_path):
-    """prepare (40 kHz, 3.0 s) -> v2 features reproduces the 93 vectors the e2e index was built from."""
+    """prepare (at the file's rate, the fixture's piece length) -> features of the model's version
+    reproduce the vectors the e2e index was built from."""
     root = fixtures / "rvc" / "e2e"
     settings = json.loads((root / "settings.json").read_text())
     audio = io.load(root / "train_input.wav")
-    recording = prepare_recording(audio.mono, 0, RVCPrepareConfig(sample_rate=audio.sample_rate, piece_s=3.0))
+    config = RVCPrepareConfig(sample_rate=audio.sample_rate, piece_s=e2e_piece_s(settings))
+    recording = prepare_recording(audio.mono, 0, config)
     write_recording(tmp_path, recording, audio.sample_rate)
     assert (
         sorted(p.name for p in (tmp_path / "1_16k_wavs").iterdir())
         == settings["index_build"]["train_16k_wav_files"]
     )
     outcomes = extract_rvc_features(
-        tmp_path, load_hubert(root / "hubert"), None, RVCExtractConfig(f0_method=None)
+        tmp_path, load_hubert(root / "hubert"), None, RVCExtractConfig(e2e_version(root), f0_method=None)
     )
+    feature_folder = tmp_path / f"3_feature{settings['index']['d']}"
     assert {o.status for o in outcomes} == {"done"}
-    features = np.concatenate([np.load(p) for p in sorted((tmp_path / "3_feature768").iterdir())])
-    assert {p.name: len(np.load(p)) for p in (tmp_path / "3_feature768").iterdir()} == settings[
-        "index_build"
-    ]["train_feature_frames"]
+    features = np.concatenate([np.load(p) for p in sorted(feature_folder.iterdir())])
+    assert {p.name: len(np.load(p)) for p in feature_folder.iterdir()} == settings["index_build"][
+        "train_feature_frames"
+    ]
     np.random.seed(settings["index"]["numpy_seed_before_train_index"])
     permuted = features[np.random.permutation(len(features))]
     stored = read_index(root / settings["index_file"]).vectors

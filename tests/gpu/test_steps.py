@@ -20,7 +20,7 @@ import torch
 from tests.gpu.test_parity import RELATIVE_RMS, RVC_E2E_LSB
 from tests.models.rift.test_training import tiny_items, tiny_model
 from tests.models.rvc.test_training import LOSSES, _batch, _task, fixture  # noqa: F401  (fixture)
-from tests.train.experiment import make_experiment
+from tests.train.experiment import extracted_version, make_experiment
 from timbrel import api
 from timbrel.features.extract_rvc import RVCExtractConfig
 from timbrel.models.rift.data import RIFTBatch, collate
@@ -103,12 +103,14 @@ def test_rvc_extraction_equals_the_cpu(fixtures, device, tmp_path):
     hubert = fixtures / "rvc" / "e2e" / "hubert"
     on_cpu = make_experiment(fixtures, tmp_path / "cpu", seconds=12.0)
     on_device = shutil.copytree(on_cpu, tmp_path / "device" / "exp")
-    for folder in ("3_feature768", "2a_f0", "2b-f0nsf", ".timbrel"):
+    version = extracted_version(on_cpu)
+    features = "3_feature256" if version == "v1" else "3_feature768"
+    for folder in (features, "2a_f0", "2b-f0nsf", ".timbrel"):
         shutil.rmtree(on_device / folder)
-    outcomes = api.extract_rvc(on_device, RVCExtractConfig("v2", "pm"), hubert=hubert, device=str(device))
+    outcomes = api.extract_rvc(on_device, RVCExtractConfig(version, "pm"), hubert=hubert, device=str(device))
     assert {o.status for o in outcomes} == {"done"}
-    for path in sorted((on_cpu / "3_feature768").glob("*.npy")):
-        ours, theirs = np.load(on_device / "3_feature768" / path.name), np.load(path)
+    for path in sorted((on_cpu / features).glob("*.npy")):
+        ours, theirs = np.load(on_device / features / path.name), np.load(path)
         # fixtures/rvc README: 1e-5 on features, relative to their size here
         assert np.abs(ours - theirs).max() <= 1e-5 * max(1.0, np.abs(theirs).max()), path.name
     for path in sorted((on_cpu / "2a_f0").glob("*.npy")):

@@ -72,7 +72,8 @@ def test_load_places_every_network_and_options_take_its_precision(rvc):
 def test_fp16_on_the_cpu_is_refused_at_load_and_at_conversion(rvc):
     root, voice, _ = rvc
     with pytest.raises(ConfigError, match="allowed there: fp32, bf16"):
-        api.load(root / "e2etiny.pth", hubert=root / "hubert", device="cpu", precision="fp16")
+        model = root / json.loads((root / "settings.json").read_text())["model_file"]
+        api.load(model, hubert=root / "hubert", device="cpu", precision="fp16")
     audio = np.zeros(16000, dtype=np.float32)
     with pytest.raises(ConfigError, match="fp16"):
         voice.convert_16k(audio, api.convert_options(voice, {"precision": "fp16"}))

@@ -73,7 +73,9 @@ def _encodings(obj) -> dict[str, Callable[[Path], None]]:
 
 
 def _rvc_model(fixtures: Path, payload) -> dict:
-    data = torch.load(fixtures / "rvc" / "e2e" / "e2etiny.pth", weights_only=True)
+    root = fixtures / "rvc" / "e2e"
+    model = root / json.loads((root / "settings.json").read_text())["model_file"]
+    data = torch.load(model, weights_only=True)
     return {**data, "info": payload}
 
 

@@ -34,16 +34,22 @@ class Recorder:
 
 
 def train(
-    rank: int, world_size: int, folder: str, global_batches: list[list[int]], out: str, port: int
+    rank: int,
+    world_size: int,
+    folder: str,
+    global_batches: list[list[int]],
+    out: str,
+    port: int,
+    version: str,
 ) -> None:
-    """Train the tiny model for len(global_batches) steps, each process taking its share of
-    every global batch; rank 0 saves the weights and the logged figures to ``out``."""
+    """Train the tiny model of ``version`` for len(global_batches) steps, each process taking its
+    share of every global batch; rank 0 saves the weights and the logged figures to ``out``."""
     os.environ.update(
         RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
     )  # fmt: skip
     torch.set_num_threads(1)
-    config = RVCTrainConfig(model_size="tiny", sample_rate=32000)
+    config = RVCTrainConfig(model_size="tiny", version=version, sample_rate=32000)
     context = start_run(RunConfig(device="cpu"))
     try:
         lines = (Path(folder) / "filelist.txt").read_text().split("\n")

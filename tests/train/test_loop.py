@@ -14,7 +14,7 @@ import torch
 import torch.multiprocessing as mp
 
 from tests.train.ddp_worker import Recorder, train
-from tests.train.experiment import make_experiment
+from tests.train.experiment import extracted_version, make_experiment
 from timbrel.train.loop import LoopConfig
 from timbrel.train.rvc import RVCTrainConfig, train_rvc
 from timbrel.train.rvc_data import build_filelist
@@ -25,9 +25,10 @@ def experiment(fixtures, tmp_path_factory):
     return make_experiment(fixtures, tmp_path_factory.mktemp("rvc-train"), seconds=40.0)
 
 
-def _config(**loop) -> RVCTrainConfig:
+def _config(experiment, **loop) -> RVCTrainConfig:
     return RVCTrainConfig(
         model_size="tiny",
+        version=extracted_version(experiment),
         sample_rate=32000,
         batch_size=2,
         validation_items=0,
@@ -42,17 +43,17 @@ def test_restarting_continues_exactly_where_the_run_stopped(experiment, tmp_path
     for folder in (whole, split):
         shutil.copytree(experiment, folder)
     uninterrupted = Recorder()
-    train_rvc(whole, _config(), logger=uninterrupted)
+    train_rvc(whole, _config(experiment), logger=uninterrupted)
     steps = max(uninterrupted.figures)
     assert steps >= 8  # two epochs of several batches: the stop below falls inside the first epoch
 
     first = Recorder()
-    stopped = train_rvc(split, _config(max_steps=3), logger=first)
+    stopped = train_rvc(split, _config(experiment, max_steps=3), logger=first)
     assert (stopped.position.step, stopped.position.epoch, stopped.position.batch) == (3, 1, 3)
     assert (split / "G_3.pth").is_file() and (split / "D_3.timbrel.pt").is_file()
     assert not list(split.glob("D_*.pth"))  # the tiny discriminator is not RVC's shape
     second = Recorder()
-    finished = train_rvc(split, _config(), logger=second)
+    finished = train_rvc(split, _config(experiment), logger=second)
     assert finished.position.step == steps
     assert sorted(second.figures) == list(range(4, steps + 1))
     for step in range(1, steps + 1):
@@ -80,7 +81,7 @@ def test_rvc_training_sends_its_figures_to_wandb_when_asked(experiment, tmp_path
     monkeypatch.setitem(sys.modules, "wandb", wandb)
     folder = tmp_path / "exp"
     shutil.copytree(experiment, folder)
-    train_rvc(folder, replace(_config(max_steps=2), wandb_project="timbrel-test"))
+    train_rvc(folder, replace(_config(experiment, max_steps=2), wandb_project="timbrel-test"))
     (run,) = runs
     assert (run.settings["project"], run.settings["name"]) == ("timbrel-test", "exp")
     assert run.settings["config"]["wandb_project"] == "timbrel-test"
@@ -97,7 +98,8 @@ def _free_port() -> int:
 
 
 def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(experiment, tmp_path):
-    lines = build_filelist(experiment, "v2", use_f0=True)
+    version = extracted_version(experiment)
+    lines = build_filelist(experiment, version, use_f0=True)
     (tmp_path / "filelist.txt").write_text("\n".join(lines))
     sizes = [
         (experiment / "0_gt_wavs" / line.split("|")[0].rsplit("/", 1)[1]).stat().st_size for line in lines
@@ -109,8 +111,9 @@ def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(experimen
     assert len(same) >= 4
     global_batches = [same[0:2], same[2:4]]
     single, double = tmp_path / "single.pt", tmp_path / "double.pt"
-    train(0, 1, str(tmp_path), global_batches, str(single), _free_port())
-    mp.spawn(train, args=(2, str(tmp_path), global_batches, str(double), _free_port()), nprocs=2, join=True)
+    train(0, 1, str(tmp_path), global_batches, str(single), _free_port(), version)
+    arguments = (2, str(tmp_path), global_batches, str(double), _free_port(), version)
+    mp.spawn(train, args=arguments, nprocs=2, join=True)
     one, two = torch.load(single, weights_only=True), torch.load(double, weights_only=True)
     assert sorted(one["figures"]) == sorted(two["figures"]) == [1, 2]
     for step, figures in one["figures"].items():

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from tests.conftest import fixture_file
+from tests.models.rvc.test_pipeline import e2e_version
 from tests.models.rvc.test_training import reference_version
-from tests.train.experiment import make_experiment
+from tests.train.experiment import extracted_version, make_experiment
 from timbrel.audio.synthesis import SINGERS, make_corpus
 from timbrel.core.errors import BadInputError
 from timbrel.models.rvc.config import SynthesizerConfig
@@ -43,10 +44,15 @@ def two_minutes(fixtures, tmp_path_factory):
 def _mel_loss_before_and_after(experiment, steps: int) -> tuple[float, float]:
     """Train the tiny model for ``steps`` steps (batch 4, lr 2e-3) -> the mel loss (×45, as
     logged) on a fixed batch of 4 training pieces with noise-free segments at frame 0, before and after."""
+    version = extracted_version(experiment)
     config = RVCTrainConfig(
-        model_size="tiny", sample_rate=32000, batch_size=4, optim=RVCOptimConfig(learning_rate=2e-3)
+        model_size="tiny",
+        version=version,
+        sample_rate=32000,
+        batch_size=4,
+        optim=RVCOptimConfig(learning_rate=2e-3),
     )
-    entries = parse_filelist(build_filelist(experiment, "v2", True, rng=random.Random(0)), use_f0=True)
+    entries = parse_filelist(build_filelist(experiment, version, True, rng=random.Random(0)), use_f0=True)
     spectrogram = config.spectrogram_config()
     dataset = RVCTrainDataset(entries, spectrogram, DrawShapes.for_model(config.synthesizer_config()))
     fixed = collate([RVCTrainDataset(entries, spectrogram)[i] for i in range(4)])
@@ -85,6 +91,7 @@ def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_pa
     command = [
         sys.executable, "-m", "timbrel", "train", "rvc", corpus[0].parent, "-e", "exp", "--logs-dir", logs,
         "--hubert", fixture_file(fixtures / "rvc" / "e2e" / "hubert"), "--f0-method", "pm",
+        "--version", e2e_version(fixtures / "rvc" / "e2e"),
         "--sample-rate", 32000,
         "--batch-size", 2, "--epochs", 1, "--save-every-epoch", 1,
         "--set", "model_size=tiny", "--set", "validation_items=1", "--set", "tensorboard=false",
@@ -98,7 +105,7 @@ def test_one_click_runs_every_stage_and_a_second_run_skips_them(fixtures, tmp_pa
     sidecars = {name.replace(".pth", ".timbrel.json") for name in models}
     assert {p.name for p in (exp / "weights").iterdir()} == models | sidecars
     assert read_training_f0_stats(exp / "weights" / "exp.pth").median_hz > 0
-    assert list(exp.glob("added_IVF*_Flat_nprobe_1_exp_v2.index"))
+    assert list(exp.glob(f"added_IVF*_Flat_nprobe_1_exp_{e2e_version(fixtures / 'rvc' / 'e2e')}.index"))
     voice = read_voice_model(exp / "weights" / "exp.pth")
     assert voice.config.sample_rate == 32000 and voice.info == "1epoch"
     assert set(json.loads((exp / "validation.json").read_text())[0]) == {

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.train.experiment import make_experiment
+from tests.train.experiment import extracted_version, make_experiment
 from timbrel.models.rvc.discriminator import DiscriminatorConfig
 from timbrel.train.rvc import RVCCheckpointFormat, RVCTrainConfig
 from timbrel.weights.rvc import read_training_checkpoint
@@ -37,7 +37,7 @@ def _train(launcher: list[str], experiment: Path, batch_size: int) -> subprocess
     arguments = [
         "train", "rvc", "-e", experiment.name, "--logs-dir", experiment.parent, "--stage", "train",
         "--sample-rate", "32000", "--f0-method", "pm", "--batch-size", str(batch_size), "--epochs", "1",
-        "--save-every-epoch", "1", "--device", "cpu",
+        "--save-every-epoch", "1", "--device", "cpu", "--version", extracted_version(experiment),
         "--set", "model_size=tiny", "--set", "validation_items=0", "--set", "tensorboard=false",
     ]  # fmt: skip
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -67,7 +67,7 @@ def test_torchrun_two_gloo_processes_equal_one_process(fixtures, tmp_path):
     # Two global batches of 2 pieces: both runs write G_2/D_2 after their one epoch, under the names
     # the trainer gives the tiny preset (its discriminator is not RVC's shape: D_2.timbrel.pt).
     steps = 2
-    tiny = RVCTrainConfig(model_size="tiny", sample_rate=32000)
+    tiny = RVCTrainConfig(model_size="tiny", version=extracted_version(experiment), sample_rate=32000)
     rvc_discriminator = tiny.discriminator_config() == DiscriminatorConfig.for_version(tiny.version)
     names = RVCCheckpointFormat(tiny.optim.learning_rate, rvc_discriminator).names
     for name in ("G", "D"):

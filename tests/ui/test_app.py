@@ -16,7 +16,7 @@ import soundfile
 
 from tests import parity
 from tests.conftest import require, require_module
-from tests.models.rvc.test_pipeline import e2e_float_tolerance
+from tests.models.rvc.test_pipeline import e2e_float_tolerance, e2e_version
 from tests.ui.conftest import MAX_UPLOAD_MB
 
 require_module("gradio", "the web UI needs the [ui] extra (pip install gradio)")
@@ -225,6 +225,7 @@ def test_train_a_tiny_rvc_model_through_the_train_tab(page, server, e2e):
     choose(page, "train-rvc-folder", "tiny")
     choose(page, "train-rvc-f0-method", "pm")
     choose(page, "train-rvc-model-size", "tiny")
+    choose(page, "train-rvc-version", e2e_version(root))  # the version the fixture's HuBERT serves
     set_text(page, "train-rvc-sample-rate", "32000")
     set_text(page, "train-rvc-batch-size", "2")
     page.get_by_text("loop", exact=True).click()

@@ -83,8 +83,7 @@ def test_inference_content_aligns_to_mel_frames(fixtures, contentvec):
     samples = data["to16k_librosa_default_soxr_hq"].unsqueeze(0)
     with torch.inference_mode():
         content = contentvec_content(contentvec, samples)
-    align = torch.load(fixtures / "rift" / "features" / "cvec_align.pt", weights_only=True)
-    assert content.shape[1] == contentvec.config.frame_count(samples.shape[-1]) == align["cvec_in"].shape[0]
+    assert content.shape[1] == contentvec.config.frame_count(samples.shape[-1])
     aligned = align_to_frames(content, data["mel"].shape[-1])
     assert aligned.shape == (1, data["mel"].shape[-1], contentvec.config.hidden_size)
     torch.testing.assert_close(aligned[:, 0], content[:, 0])

@@ -10,6 +10,7 @@ import scipy.signal
 import torch
 
 from tests import parity
+from tests.models.rvc.test_pipeline import e2e_version
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
 from timbrel.weights.hubert import load_hubert
 
@@ -24,12 +25,13 @@ def test_versions_match_reference(fixtures, version):
 
 
 def test_end_to_end_chunk_features(fixtures):
-    """feats_before_blend of the e2e run: the 0-layer 768-d model on the high-passed, reflect-padded
-    16 kHz chunk the pipeline cut from audio_16k_loaded."""
+    """feats_before_blend of the e2e run: the fixture's HuBERT (the public set's: 0 layers, 768-d) on
+    the high-passed, reflect-padded 16 kHz chunk the pipeline cut from audio_16k_loaded."""
     e2e = fixtures / "rvc" / "e2e"
     intermediates = torch.load(e2e / "intermediates_short.pt", weights_only=True)
     highpass = torch.load(fixtures / "rvc" / "dsp" / "highpass16k.pt", weights_only=True)
-    t_pad = json.loads((e2e / "settings.json").read_text())["pipeline_constants"]["t_pad"]
+    settings = json.loads((e2e / "settings.json").read_text())
+    t_pad = settings["pipeline_constants"]["t_pad"]
     audio = scipy.signal.filtfilt(
         highpass["b"].double().numpy(),
         highpass["a"].double().numpy(),
@@ -37,12 +39,13 @@ def test_end_to_end_chunk_features(fixtures):
     )
     audio_pad = np.pad(audio, (t_pad, t_pad), mode="reflect")
     model = load_hubert(e2e / "hubert")
-    assert model.config.num_layers == 0
+    assert model.config.num_layers == settings["hubert_config"]["num_hidden_layers"]
+    version = e2e_version(e2e)
     for chunk in intermediates["chunks"]:
         start, end = chunk["audio_pad_range"]
         samples = torch.from_numpy(audio_pad[start:end]).float().unsqueeze(0)
         with torch.inference_mode():
-            feats = rvc_content(model, samples, "v2")
+            feats = rvc_content(model, samples, version)
         assert feats.shape[1] == chunk["hubert_frames"] == model.config.frame_count(end - start)
         # the input went through filtfilt here too: its rounding (parity.iir_close) is below the
         # network's float32 rounding, which the tolerance is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from timbrel.audio import io
 from timbrel.audio.filters import highpass_zero_phase
 from timbrel.features.pitch import registry
 from timbrel.models.rvc.pipeline import WINDOW, Chunking, RVCConvertOptions, RVCVoice, quiet_cut_points
+from timbrel.weights.rvc import read_voice_model
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,19 @@ def test_conversion_matches_reference_output(e2e, case_name):
     assert rate == case["tgt_sr"]
     assert converted.shape == expected.shape == (case["output_samples"],)
     parity.pcm_close(converted, expected, float_tolerance=e2e_float_tolerance(voice), what=case_name)
+
+
+def e2e_version(root: Path) -> str:
+    """The end-to-end voice model's version, which decides the content features (v1: HuBERT layer 9
+    through final_proj, 256-d; v2: the last layer, 768-d)."""
+    settings = json.loads((root / "settings.json").read_text())
+    return read_voice_model(root / settings["model_file"]).version
+
+
+def e2e_piece_s(settings: dict) -> float:
+    """The piece length the e2e index's training audio was cut to (train/preprocess.py's per); the
+    public set's settings do not record it, its README does: 3.0 s."""
+    return settings["index_build"].get("preprocess_per", 3.0)
 
 
 def e2e_float_tolerance(voice: RVCVoice) -> float:
