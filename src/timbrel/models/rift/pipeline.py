@@ -190,10 +190,11 @@ def _pad(tensors: Sequence[Tensor]) -> Tensor:
 
 def to_model_rate(audio: Audio) -> np.ndarray:
     """audio: any rate and channels -> (n,) float32 mono at 44.1 kHz, resampled with torchaudio's
-    default sinc filter before downmixing, as the reference loads its input."""
+    default sinc filter before downmixing, as the reference loads its input. Mono float32 audio
+    at 44.1 kHz comes back as a view of its own samples (the mean of one channel is that channel)."""
     samples = torch.from_numpy(np.ascontiguousarray(audio.samples, dtype=np.float32))
     samples = sinc_resample(samples, audio.sample_rate, SAMPLE_RATE)
-    return samples.mean(dim=0).numpy()
+    return (samples[0] if samples.shape[0] == 1 else samples.mean(dim=0)).numpy()
 
 
 class RIFTVoice:
