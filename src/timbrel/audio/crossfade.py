@@ -36,12 +36,12 @@ def crossfade_assemble(pieces: Sequence[tuple[int, np.ndarray]], total_samples: 
     return buffer[:total_samples]
 
 
-def crossfade_buffer(total_samples: int, fade: int) -> np.ndarray:
-    """The silent float64 buffer that crossfade_add puts pieces on; its first total_samples are
-    the result."""
+def crossfade_buffer(total_samples: int, fade: int, dtype: type[np.floating] = np.float64) -> np.ndarray:
+    """The silent buffer that crossfade_add puts pieces on; its first total_samples are the
+    result."""
     if fade < 0:
         raise ValueError(f"fade must be at least 0 samples, got {fade}")
-    return np.zeros(total_samples + fade, dtype=np.float64)
+    return np.zeros(total_samples + fade, dtype=dtype)
 
 
 def crossfade_add(

@@ -278,7 +278,7 @@ class RIFTVoice:
     ) -> Audio:
         """audio: any rate and channels -> mono at 44.1 kHz with the input's duration."""
         samples = to_model_rate(audio)
-        return Audio.from_mono(self.convert_44k(samples, options, noise).astype(np.float32), SAMPLE_RATE)
+        return Audio.from_mono(self.convert_44k(samples, options, noise, np.float32), SAMPLE_RATE)
 
     @torch.inference_mode()
     def convert_44k(
@@ -286,8 +286,12 @@ class RIFTVoice:
         samples: np.ndarray,
         options: RIFTConvertOptions = RIFTConvertOptions(),
         noise: RIFTNoise = RIFTNoise(),
+        dtype: type[np.floating] = np.float64,
     ) -> np.ndarray:
-        """samples: (n,) float32 mono 44.1 kHz -> (n,) float64 converted."""
+        """samples: (n,) float32 mono 44.1 kHz -> (n,) converted, of ``dtype``: the cross-fades are
+        computed in float64, and as the slices are disjoint every sample is one slice's value (or
+        silence), so a float32 buffer holds the float64 result rounded once, without a float64
+        copy of the whole output."""
         speaker = self.speaker_id(options.speaker)
         devices.resolve_precision(options.precision, self.device)
         spans = slice_spans(samples, SAMPLE_RATE, options.slicer)
@@ -297,7 +301,7 @@ class RIFTVoice:
         # Each batch is cross-faded onto the timeline as it comes (the slices are disjoint, so
         # the order does not matter), rather than holding every slice's float64 conversion.
         fade = fade_samples(options.fade_ms, SAMPLE_RATE)
-        buffer = crossfade_buffer(len(samples), fade)
+        buffer = crossfade_buffer(len(samples), fade, dtype)
         kept = self.usable([b - a for a, b in spans])
         for batch in self.iter_batches([samples[a:b] for a, b in spans], speaker, options, noise):
             for index, wave in zip(batch.segments, batch.waves, strict=True):
