@@ -33,6 +33,7 @@ GROUPS = (
     "rvc_train",
     "rift_train",
     "reliability",
+    "memory",
     "versus_rvc",
     "versus_rift",
 )

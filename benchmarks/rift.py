@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from benchmarks.memory import MINUTES, peak_rss_mb
+from benchmarks.memory import peak_rss_mb
 from benchmarks.reference import NOT_MEASURED
 from timbrel.audio.synthesis import SINGERS, sing_recording
 from timbrel.features.content.hubert import HubertConfig, HubertModel
@@ -204,9 +204,4 @@ def run(quick: bool = False) -> dict:
         rtf = conversion_rtf("dit-768-12", 10.0, 8, True)
         results["conversion_10s_8steps_allcfg_rtf"] = rtf
         print(f"conversion 10 s, dit-768-12, 8 steps, ds+spk+skip CFG: RTF {rtf:.2f}", flush=True)
-        results["conversion_peak_rss_mb"] = {}
-        for minutes in MINUTES:
-            peak = conversion_peak_rss_mb(minutes)
-            results["conversion_peak_rss_mb"][minutes] = peak
-            print(f"peak memory, conversion of a {minutes} min input: {peak:.0f} MB", flush=True)
     return results

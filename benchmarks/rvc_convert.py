@@ -7,7 +7,7 @@ decoder's channels-first convolutions over the whole signal with out-of-place ac
 The bf16 row is the opt-in ``precision="bf16"`` (different numbers). The reference itself is
 measured beside Timbrel by the versus_rvc group, not here.
 Reports the real-time factor per pitch method with and without an index, the time split between
-content encoder, text encoder, flow and decoder, and (full mode) peak memory for long inputs.
+content encoder, text encoder, flow and decoder. Peak memory for long inputs: the memory group.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from benchmarks.memory import MINUTES, peak_rss_mb
+from benchmarks.memory import peak_rss_mb
 from benchmarks.reference import NOT_MEASURED
 from timbrel.audio.synthesis import SINGERS, sing_recording
 from timbrel.features.content.hubert import HubertConfig, HubertModel
@@ -234,16 +234,10 @@ def run(quick: bool = False) -> dict:
         f"-> {baseline_s / bf16_s:.2f}x the reference formulation, {ours_s / bf16_s:.2f}x fp32",
         flush=True,
     )
-    if not quick:
-        results["peak_rss_mb"] = {}
-        for minutes in MINUTES:
-            peak = _peak_memory_mb(minutes)
-            results["peak_rss_mb"][minutes] = peak
-            print(f"peak memory, {minutes} min input: {peak:.0f} MB", flush=True)
     return results
 
 
-def _peak_memory_mb(minutes: int) -> float:
+def conversion_peak_rss_mb(minutes: int) -> float:
     """Peak resident memory of a fresh process converting ``minutes`` of audio (pm, no index),
     holding only the models a pm conversion loads, as the CLI does."""
     return peak_rss_mb(

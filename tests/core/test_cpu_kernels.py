@@ -1,8 +1,17 @@
 from __future__ import annotations
 
+import ctypes
 import os
+import sys
 
-from timbrel.core.cpu_kernels import BOUNDED_CAPACITY, CACHE_CAPACITY_VARIABLE, bound_primitive_cache
+import pytest
+
+from timbrel.core.cpu_kernels import (
+    BOUNDED_CAPACITY,
+    CACHE_CAPACITY_VARIABLE,
+    bound_primitive_cache,
+    fix_mmap_threshold,
+)
 
 
 def test_the_cache_is_bounded_unless_the_user_chose(monkeypatch):
@@ -12,3 +21,13 @@ def test_the_cache_is_bounded_unless_the_user_chose(monkeypatch):
     monkeypatch.setenv(CACHE_CAPACITY_VARIABLE, "7")
     bound_primitive_cache()
     assert os.environ[CACHE_CAPACITY_VARIABLE] == "7"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_the_mmap_threshold_is_fixed_unless_the_user_chose(monkeypatch):
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    if getattr(ctypes.CDLL(None), "mallopt", None) is not None:  # glibc
+        assert fix_mmap_threshold()
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")
+    assert not fix_mmap_threshold()

@@ -29,17 +29,33 @@ def crossfade_assemble(pieces: Sequence[tuple[int, np.ndarray]], total_samples: 
 
     fade: fade length in samples (0 = butt joins). A piece shorter than the fade fades over its length.
     """
-    if fade < 0:
-        raise ValueError(f"fade must be at least 0 samples, got {fade}")
-    buffer = np.zeros(total_samples + fade, dtype=np.float64)
+    buffer = crossfade_buffer(total_samples, fade)
     last = len(pieces) - 1
     for index, (start, samples) in enumerate(pieces):
-        piece = np.array(samples[: len(buffer) - start], dtype=np.float64)
-        n = min(fade, len(piece))
-        if index > 0 and n:
-            piece[:n] *= np.hanning(2 * fade)[:n]
-            buffer[start : start + n] *= np.linspace(1, 0, fade)[:n]
-        if index < last and n:
-            piece[len(piece) - n :] *= np.linspace(1, 0, fade)[fade - n :]
-        buffer[start : start + len(piece)] += piece
+        crossfade_add(buffer, start, samples, fade, fade_in=index > 0, fade_out=index < last)
     return buffer[:total_samples]
+
+
+def crossfade_buffer(total_samples: int, fade: int, dtype: type[np.floating] = np.float64) -> np.ndarray:
+    """The silent buffer that crossfade_add puts pieces on; its first total_samples are the
+    result."""
+    if fade < 0:
+        raise ValueError(f"fade must be at least 0 samples, got {fade}")
+    return np.zeros(total_samples + fade, dtype=dtype)
+
+
+def crossfade_add(
+    buffer: np.ndarray, start: int, samples: np.ndarray, fade: int, fade_in: bool, fade_out: bool
+) -> None:
+    """Put one piece on ``buffer`` at ``start``: fade_in for every piece but the first, fade_out for
+    every piece but the last. Pieces must come in timeline order where they overlap; pieces that
+    do not overlap give the same buffer in any order (a fade-in only scales the piece's own
+    stretch, silent until the piece lands)."""
+    piece = np.array(samples[: len(buffer) - start], dtype=np.float64)
+    n = min(fade, len(piece))
+    if fade_in and n:
+        piece[:n] *= np.hanning(2 * fade)[:n]
+        buffer[start : start + n] *= np.linspace(1, 0, fade)[:n]
+    if fade_out and n:
+        piece[len(piece) - n :] *= np.linspace(1, 0, fade)[fade - n :]
+    buffer[start : start + len(piece)] += piece

@@ -228,3 +228,20 @@ def test_batched_guidance_equals_sequential_and_bf16_stays_close(tiny_voice):
     low = sampled(precision="bf16")
     assert low.dtype == torch.float32 and not torch.equal(low, reference)
     torch.testing.assert_close(low, reference, atol=1.0, rtol=0)
+
+
+def test_the_float32_output_is_the_float64_one_rounded_once(tiny_voice):
+    """convert() cross-fades onto a float32 buffer: the slices are disjoint, so each sample is one
+    slice's float64 value, rounded once as convert_44k's float64 output would be."""
+    phrase, rest = tone(3.5).mono, np.zeros(22050, np.float32)
+    samples = np.concatenate([phrase, rest, phrase * 0.5, rest, phrase])
+    spans = slice_spans(samples, 44100, RIFTConvertOptions().slicer)
+    assert len(spans) == 3
+    options = RIFTConvertOptions(infer_steps=2)
+
+    def run(dtype):
+        noise = RIFTNoise(generator=torch.Generator().manual_seed(0), vocoder_source="zeros")
+        return tiny_voice.convert_44k(samples, options, noise, dtype)
+
+    wide, narrow = run(np.float64), run(np.float32)
+    assert narrow.dtype == np.float32 and np.array_equal(narrow, wide.astype(np.float32))

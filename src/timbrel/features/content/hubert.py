@@ -9,6 +9,8 @@ no masking, no padding mask (inputs of one batch have one length).
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -99,17 +101,35 @@ GROUP_NORM_SLAB_GROUPS = 32
 CONV_TILE_FRAMES = 4096
 
 
-def _conv_in_tiles(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """conv(x) for an unpadded, undilated conv, written tile by tile into one output."""
+def _conv_in_tiles(
+    conv: nn.Conv1d, x: torch.Tensor, activation: Callable[[torch.Tensor], torch.Tensor] | None = None
+) -> torch.Tensor:
+    """activation(conv(x)) (conv(x) without one) for an unpadded, undilated conv and an in-place
+    elementwise activation, written tile by tile into one output (each tile activated while it is
+    whole and contiguous, as the whole output would be).
+
+    With no more output than input channels the output takes x's own storage (x is overwritten;
+    the result is a view of it): output frame j goes to position j of its channel's row, and the
+    tiles after it read only positions from stride * (j + 1) on, so nothing is overwritten before
+    it is read."""
     kernel, stride = conv.kernel_size[0], conv.stride[0]
     frames = (x.shape[-1] - kernel) // stride + 1
+    if activation is None:
+        activation = _unchanged
     if frames <= CONV_TILE_FRAMES:
-        return conv(x)
-    out = x.new_empty(x.shape[0], conv.out_channels, frames)
+        return activation(conv(x))
+    if conv.out_channels <= x.shape[1]:
+        out = x[:, : conv.out_channels, :frames]
+    else:
+        out = x.new_empty(x.shape[0], conv.out_channels, frames)
     for start in range(0, frames, CONV_TILE_FRAMES):
         stop = min(start + CONV_TILE_FRAMES, frames)
-        out[..., start:stop] = conv(x[..., stride * start : stride * (stop - 1) + kernel])
+        out[..., start:stop] = activation(conv(x[..., stride * start : stride * (stop - 1) + kernel]))
     return out
+
+
+def _unchanged(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 class ConvFeatureExtractor(nn.Module):
@@ -131,14 +151,20 @@ class ConvFeatureExtractor(nn.Module):
         # Without autograd the convolutions run in time tiles and the activations are updated in
         # place: the first conv's output is the largest tensor of a long chunk (512 x n / 5 floats,
         # 281 MB for 45 s), and oneDNN's layout copies of whole inputs and outputs plus a copy per
-        # op made the peak 2.5 times that. Each value comes from the same kernels on the same inputs.
-        in_place = not torch.is_grad_enabled()
-        for index, conv in enumerate(self.convs):
-            x = _conv_in_tiles(conv, x) if in_place else conv(x)
-            if index == 0:
-                x = self._group_norm_in_place(x) if in_place else self.group_norm(x)
-            x = torch.ops.aten.gelu_(x) if in_place else F.gelu(x)
-        return x
+        # op made the peak 2.5 times that; the later convs write into that same storage. Each
+        # value comes from the same kernels on the same inputs.
+        if torch.is_grad_enabled():
+            for index, conv in enumerate(self.convs):
+                x = conv(x)
+                x = F.gelu(self.group_norm(x) if index == 0 else x)
+            return x
+        first, *rest = self.convs
+        # the group norm needs the whole of the first conv's output before its activation
+        x = torch.ops.aten.gelu_(self._group_norm_in_place(_conv_in_tiles(first, x)))
+        for conv in rest:
+            x = _conv_in_tiles(conv, x, torch.ops.aten.gelu_)
+        # a view into the first conv's storage would keep all of it alive
+        return x.contiguous()
 
     def _group_norm_in_place(self, x: torch.Tensor) -> torch.Tensor:
         """group_norm into x, a slab of groups at a time: each group (here one channel) is
@@ -240,6 +266,15 @@ class HubertModel(nn.Module):
 
         Layers after up_to_layer (default: the last) are not run.
         """
+        return list(self._states(samples, up_to_layer))
+
+    def forward(self, samples: torch.Tensor, output_layer: int | None = None) -> torch.Tensor:
+        """samples: (b, n) at 16 kHz -> hidden state of output_layer (default: last) (b, frames, hidden).
+        The earlier states are dropped as the layers run (a long chunk's 13 states are 86 MB)."""
+        return deque(self._states(samples, output_layer), maxlen=1)[0]
+
+    def _states(self, samples: torch.Tensor, up_to_layer: int | None) -> Iterator[torch.Tensor]:
+        """hidden_states, one state at a time."""
         last = self.config.num_layers if up_to_layer is None else up_to_layer
         if not 0 <= last <= self.config.num_layers:
             raise ValueError(
@@ -251,15 +286,11 @@ class HubertModel(nn.Module):
         if self.config.pos_conv_kernel % 2 == 0:
             position = position[:, :, :-1]  # an even kernel with padding k // 2 yields one extra frame
         x = self.encoder_norm(x + F.gelu(position).transpose(1, 2))
-        states = [x]
+        del features, position
+        yield x
         for layer in self.layers[:last]:
             x = layer(x)
-            states.append(x)
-        return states
-
-    def forward(self, samples: torch.Tensor, output_layer: int | None = None) -> torch.Tensor:
-        """samples: (b, n) at 16 kHz -> hidden state of output_layer (default: last) (b, frames, hidden)."""
-        return self.hidden_states(samples, output_layer)[-1]
+            yield x
 
     def project(self, hidden: torch.Tensor) -> torch.Tensor:
         """hidden: (b, frames, hidden) -> final_proj(hidden) (b, frames, proj_size)."""

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pad_sequence
 
-from timbrel.audio.crossfade import crossfade_assemble, fade_samples, fit_length
+from timbrel.audio.crossfade import crossfade_add, crossfade_buffer, fade_samples, fit_length
 from timbrel.audio.sinc_resample import sinc_resample
 from timbrel.audio.slicing import SlicerConfig, slice_spans
 from timbrel.core import device as devices
@@ -177,15 +177,6 @@ class ConvertedBatch:
     waves: tuple[np.ndarray, ...]
 
 
-def assemble(
-    spans: Sequence[tuple[int, int]], converted: Mapping[int, np.ndarray], n_samples: int, fade_ms: float
-) -> np.ndarray:
-    """spans: the slices' (start, end) samples; converted: {slice index: (end - start,) samples}
-    -> (n_samples,) float64 cross-faded; slices missing from `converted` stay silent."""
-    pieces = [(start, converted[index]) for index, (start, _) in enumerate(spans) if index in converted]
-    return crossfade_assemble(pieces, n_samples, fade_samples(fade_ms, SAMPLE_RATE))
-
-
 def processing_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """Slice indices sorted by length (stable, shortest first) and cut into batches of batch_size."""
     order = sorted(range(len(lengths)), key=lambda index: lengths[index])
@@ -199,10 +190,11 @@ def _pad(tensors: Sequence[Tensor]) -> Tensor:
 
 def to_model_rate(audio: Audio) -> np.ndarray:
     """audio: any rate and channels -> (n,) float32 mono at 44.1 kHz, resampled with torchaudio's
-    default sinc filter before downmixing, as the reference loads its input."""
+    default sinc filter before downmixing, as the reference loads its input. Mono float32 audio
+    at 44.1 kHz comes back as a view of its own samples (the mean of one channel is that channel)."""
     samples = torch.from_numpy(np.ascontiguousarray(audio.samples, dtype=np.float32))
     samples = sinc_resample(samples, audio.sample_rate, SAMPLE_RATE)
-    return samples.mean(dim=0).numpy()
+    return (samples[0] if samples.shape[0] == 1 else samples.mean(dim=0)).numpy()
 
 
 class RIFTVoice:
@@ -286,7 +278,7 @@ class RIFTVoice:
     ) -> Audio:
         """audio: any rate and channels -> mono at 44.1 kHz with the input's duration."""
         samples = to_model_rate(audio)
-        return Audio.from_mono(self.convert_44k(samples, options, noise).astype(np.float32), SAMPLE_RATE)
+        return Audio.from_mono(self.convert_44k(samples, options, noise, np.float32), SAMPLE_RATE)
 
     @torch.inference_mode()
     def convert_44k(
@@ -294,18 +286,28 @@ class RIFTVoice:
         samples: np.ndarray,
         options: RIFTConvertOptions = RIFTConvertOptions(),
         noise: RIFTNoise = RIFTNoise(),
+        dtype: type[np.floating] = np.float64,
     ) -> np.ndarray:
-        """samples: (n,) float32 mono 44.1 kHz -> (n,) float64 converted."""
+        """samples: (n,) float32 mono 44.1 kHz -> (n,) converted, of ``dtype``: the cross-fades are
+        computed in float64, and as the slices are disjoint every sample is one slice's value (or
+        silence), so a float32 buffer holds the float64 result rounded once, without a float64
+        copy of the whole output."""
         speaker = self.speaker_id(options.speaker)
         devices.resolve_precision(options.precision, self.device)
         spans = slice_spans(samples, SAMPLE_RATE, options.slicer)
         if options.auto_key:
             key = self.auto_key(speaker, [samples[a:b] for a, b in spans], options)
             options = replace(options, key_shift_semitones=options.key_shift_semitones + key)
-        converted: dict[int, np.ndarray] = {}
+        # Each batch is cross-faded onto the timeline as it comes (the slices are disjoint, so
+        # the order does not matter), rather than holding every slice's float64 conversion.
+        fade = fade_samples(options.fade_ms, SAMPLE_RATE)
+        buffer = crossfade_buffer(len(samples), fade, dtype)
+        kept = self.usable([b - a for a, b in spans])
         for batch in self.iter_batches([samples[a:b] for a, b in spans], speaker, options, noise):
-            converted.update(zip(batch.segments, batch.waves, strict=True))
-        return assemble(spans, converted, len(samples), options.fade_ms)
+            for index, wave in zip(batch.segments, batch.waves, strict=True):
+                fade_in, fade_out = index != kept[0], index != kept[-1]
+                crossfade_add(buffer, spans[index][0], wave, fade, fade_in, fade_out)
+        return buffer[: len(samples)]
 
     def auto_key(self, speaker: int, segments: Sequence[np.ndarray], options: RIFTConvertOptions) -> int:
         """The whole semitones that move the slices' median f0 to the speaker's training median. The
@@ -335,8 +337,7 @@ class RIFTVoice:
         """segments: (n_i,) float32 44.1 kHz slices -> their conversions, one batch at a time in
         processing order. Slices too short for one mel frame or for the content encoder are left out
         (they stay silent)."""
-        min_samples = self._min_segment_samples()
-        usable = [i for i, segment in enumerate(segments) if len(segment) >= min_samples]
+        usable = self.usable([len(segment) for segment in segments])
         initial_noise = iter(noise.initial_noise) if noise.initial_noise is not None else None
         for batch in processing_batches([len(segments[i]) for i in usable], options.batch_size):
             indices = tuple(usable[i] for i in batch)
@@ -415,6 +416,11 @@ class RIFTVoice:
                 f"initial noise of shape {tuple(given.shape)} given for a batch of shape {shape}"
             )
         return given
+
+    def usable(self, segment_lengths: Sequence[int]) -> list[int]:
+        """The indices of the slices long enough for one mel frame and one content frame."""
+        min_samples = self._min_segment_samples()
+        return [i for i, length in enumerate(segment_lengths) if length >= min_samples]
 
     def _min_segment_samples(self) -> int:
         """The shortest slice that gives one mel frame and one content frame."""

@@ -40,6 +40,9 @@ INPUT_PEAK = 0.95
 OUTPUT_PEAK = 0.99
 SMALL_GPU_GB = 4  # RVC's config: GPUs with at most this much memory take the small chunking
 MEDIAN_FILTERED_METHODS = ("harvest",)  # Pipeline.get_f0 median-filters no other method's curve
+# The int16 conversion goes this many samples at a time, so no temporary is as long as the output
+# (10 minutes at 40 kHz: 96 MB of float32 each).
+INT16_BLOCK_SAMPLES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -176,11 +179,20 @@ def quiet_cut_points(audio: np.ndarray, chunking: Chunking, rule: str = "current
     ]
 
 
+def peak_magnitude(audio: np.ndarray) -> np.floating:
+    """max |audio| without an |audio| copy; NaN if any sample is NaN."""
+    return max(audio.max(), -audio.min())
+
+
 def to_int16(audio: np.ndarray) -> np.ndarray:
     """Scale to int16 with the reference's guard: peaks above 0.99 are brought down to 0.99."""
-    peak = np.abs(audio).max() / OUTPUT_PEAK
+    peak = peak_magnitude(audio) / OUTPUT_PEAK
     scale = 32768.0 / peak if peak > 1 else 32768.0
-    return np.multiply(audio, scale, dtype=np.float32).astype(np.int16)
+    out = np.empty(len(audio), dtype=np.int16)
+    for start in range(0, len(audio), INT16_BLOCK_SAMPLES):
+        block = slice(start, start + INT16_BLOCK_SAMPLES)
+        out[block] = np.multiply(audio[block], scale, dtype=np.float32).astype(np.int16)
+    return out
 
 
 class RVCVoice:
@@ -261,7 +273,7 @@ class RVCVoice:
             raise UnusableAudioError(
                 f"too short to convert: {len(audio)} samples at 16 kHz, need at least {shortest}"
             )
-        peak = np.abs(audio).max() / INPUT_PEAK
+        peak = peak_magnitude(audio) / INPUT_PEAK
         if peak > 1:
             audio = audio / peak
         audio = highpass_zero_phase(audio, SAMPLE_RATE)
@@ -280,7 +292,12 @@ class RVCVoice:
             f0 = rvc_inference_f0(
                 raw, n_frames, self._key_shift(raw, options), options.fill_unvoiced, filter_radius
             )
-        pieces = []
+        # Each chunk's output goes straight to its place (no list of pieces and concatenated copy).
+        # The chunks' frames less their padding add up to at most the padded input's frames plus
+        # one per chunk; the unused end of the buffer is never touched, so it takes no memory.
+        upsample = self.synthesizer.config.upsample_factor
+        converted = np.empty((n_frames + len(cuts) + 1) * upsample, dtype=np.float32)
+        length = 0
         start = 0
         for end in [*cuts, None]:
             stop = len(padded) if end is None else end + 2 * t_pad + WINDOW
@@ -290,12 +307,12 @@ class RVCVoice:
                 if f0 is None
                 else (f0.coarse[start // WINDOW : frame_stop], f0.f0_hz[start // WINDOW : frame_stop])
             )
-            out = self._convert_chunk(padded[start:stop], pitch, options)
-            pieces.append(out[t_pad_target:-t_pad_target])
+            piece = self._convert_chunk(padded[start:stop], pitch, options)[t_pad_target:-t_pad_target]
+            converted[length : length + len(piece)] = piece
+            length += len(piece)
             if end is not None:
                 start = end
-        converted = np.concatenate(pieces)
-        del pieces
+        converted = converted[:length]
         if options.rms_mix_rate != 1:
             # in place, as the reference scales its float32 output (by float64 gains)
             mix_rms(
@@ -307,7 +324,7 @@ class RVCVoice:
             )
         if options.output_sample_rate is not None and options.output_sample_rate != self.sample_rate:
             converted = resample(converted, self.sample_rate, options.output_sample_rate)
-        if not np.isfinite(converted).all():  # int16 conversion would turn them into silence or noise
+        if not np.isfinite(peak_magnitude(converted)):  # int16 would make them silence or noise
             raise ModelOutputError("the voice model produced NaN or infinite samples; nothing was written")
         return to_int16(converted)
 
