@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from timbrel.core import cpu_kernels
 from timbrel.core.cpu_kernels import (
     BOUNDED_CAPACITY,
     CACHE_CAPACITY_VARIABLE,
@@ -31,3 +32,13 @@ def test_the_mmap_threshold_is_fixed_unless_the_user_chose(monkeypatch):
         assert fix_mmap_threshold()
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=65536")
     assert not fix_mmap_threshold()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_only_long_inputs_fix_the_mmap_threshold(monkeypatch):
+    calls = []
+    monkeypatch.setattr(cpu_kernels, "fix_mmap_threshold", lambda: calls.append(True))
+    cpu_kernels.prepare_for_input(cpu_kernels.LONG_INPUT_SECONDS / 2)
+    assert not calls
+    cpu_kernels.prepare_for_input(cpu_kernels.LONG_INPUT_SECONDS)
+    assert calls

@@ -14,7 +14,9 @@ of freed heap after its first chunk (glibc's own count), resident for the rest o
 the threshold fixed, larger tensors are mapped and unmapped whole. The threshold trades memory
 for page faults: for the same 1-minute conversion, 1 MiB peaked at 1.24 GB but made a 10 s vocoder
 pass 35% slower (5.97 s against 4.43 s, quiet 2-core Zen 4); 4 MiB 1.28 GB; 8 MiB 1.39 GB with
-13 s of system time against 26 s at 4 MiB; glibc's dynamic threshold 1.63 GB.
+13 s of system time against 26 s at 4 MiB; glibc's dynamic threshold 1.63 GB. Even 8 MiB costs
+short inputs about 5-10% (the 10 s vocoder pass: 4.65 s), so the threshold is fixed only once an
+input of ``LONG_INPUT_SECONDS`` or more is converted.
 """
 
 from __future__ import annotations
@@ -29,10 +31,21 @@ M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 MMAP_THRESHOLD_BYTES = 8 << 20
 
 
+# Inputs this long take several chunks, where what glibc keeps between them adds up; shorter ones
+# are faster with glibc's own threshold.
+LONG_INPUT_SECONDS = 60.0
+
+
 def bound_native_memory() -> None:
-    """Both bounds; call before the process's first convolution (the CLI and ``api.load`` do)."""
+    """The cache bound; call before the process's first convolution (the CLI and ``api.load`` do)."""
     bound_primitive_cache()
-    fix_mmap_threshold()
+
+
+def prepare_for_input(seconds: float) -> None:
+    """Before converting ``seconds`` of audio: fix the mmap threshold for a long input (the
+    process keeps it)."""
+    if seconds >= LONG_INPUT_SECONDS:
+        fix_mmap_threshold()
 
 
 def bound_primitive_cache() -> None:

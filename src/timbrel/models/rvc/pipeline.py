@@ -22,6 +22,7 @@ from timbrel.audio.io import conform
 from timbrel.audio.resample import resample
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
+from timbrel.core.cpu_kernels import prepare_for_input
 from timbrel.core.errors import ModelOutputError, UnusableAudioError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
@@ -262,6 +263,7 @@ class RVCVoice:
     ) -> np.ndarray:
         """audio_16k: (n,) float mono at 16 kHz -> int16 (m,) at ``options.output_sample_rate``
         (or the model's rate)."""
+        prepare_for_input(len(audio_16k) / SAMPLE_RATE)
         n_speakers = self.synthesizer.config.n_speakers
         if not 0 <= options.speaker < n_speakers:
             raise ValueError(
