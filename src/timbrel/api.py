@@ -13,7 +13,7 @@ import torch
 from timbrel.audio import io
 from timbrel.core import device as devices
 from timbrel.core.config import from_dict
-from timbrel.core.cpu_kernels import bound_native_memory
+from timbrel.core.cpu_kernels import bound_primitive_cache
 from timbrel.core.errors import BadInputError, ConfigError
 from timbrel.core.files import remove_stale_temporaries, visible_files
 from timbrel.core.jobs import Outcome, default_workers, progress_bar
@@ -130,7 +130,7 @@ def load(
     ``convert_options`` takes its precision unless told otherwise. ``say`` hears what auto picked.
     ``engine``: torch, or onnx (RVC: the synthesizer runs as an ONNX graph in onnxruntime).
     Long audio converts in flat memory: see timbrel.core.cpu_kernels."""
-    bound_native_memory()
+    bound_primitive_cache()
     path = Path(model)
     family, source = _open_model(path)
     if engine not in ENGINES:

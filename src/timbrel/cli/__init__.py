@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import timbrel
-from timbrel.core.cpu_kernels import bound_native_memory
+from timbrel.core.cpu_kernels import bound_primitive_cache
 from timbrel.core.errors import TimbrelError
 
 C = TypeVar("C")
@@ -68,7 +68,7 @@ def main(
     ),
 ) -> None:
     """Timbrel command line."""
-    bound_native_memory()
+    bound_primitive_cache()
 
 
 @contextmanager

@@ -36,11 +36,6 @@ MMAP_THRESHOLD_BYTES = 8 << 20
 LONG_INPUT_SECONDS = 60.0
 
 
-def bound_native_memory() -> None:
-    """The cache bound; call before the process's first convolution (the CLI and ``api.load`` do)."""
-    bound_primitive_cache()
-
-
 def prepare_for_input(seconds: float) -> None:
     """Before converting ``seconds`` of audio: fix the mmap threshold for a long input (the
     process keeps it)."""
