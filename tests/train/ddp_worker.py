@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from timbrel.models.rvc.data import DrawShapes, collate
+from timbrel.models.rvc.optim import RVCOptimConfig
 from timbrel.models.rvc.training import RVCTrainTask
 from timbrel.train.context import RunConfig, finish_run, start_run
 from timbrel.train.data import TrainData
@@ -49,7 +51,12 @@ def train(
         MASTER_PORT=str(port),
     )  # fmt: skip
     torch.set_num_threads(1)
-    config = RVCTrainConfig(model_size="tiny", version=version, sample_rate=32000)
+    # AdamW's first step moves a weight by about ±lr whatever its gradient's size, so a gradient
+    # that is rounding noise (the two runs sum the batch in different orders) decides the sign of
+    # the step and the second step's figures drift apart. An eps far above that noise (about 1e-6
+    # here) makes the step continuous in the gradient: |Δstep| <= lr·|Δgrad|/eps.
+    optim = replace(RVCOptimConfig(), eps=1e-3)
+    config = RVCTrainConfig(model_size="tiny", version=version, sample_rate=32000, optim=optim)
     context = start_run(RunConfig(device="cpu"))
     try:
         lines = (Path(folder) / "filelist.txt").read_text().split("\n")
