@@ -31,8 +31,6 @@ DEFAULT_TILE_SAMPLES = 40000
 # frames either side (the receptive radius), a few percent of those stages' time.
 OUTER_TILE_FRAMES = 500
 
-ConvWeights = dict[nn.Module, tuple[Tensor, Tensor | None]]
-
 
 class ResBlock1(nn.Module):
     """Pairs of (dilated conv, conv) with leaky ReLUs and residual adds. Parameters: convs1, convs2.
@@ -50,14 +48,13 @@ class ResBlock1(nn.Module):
             conv(channels, channels, kernel_size, padding=(kernel_size - 1) // 2) for _ in dilations
         )
 
-    def forward(self, x: Tensor, weights: ConvWeights) -> Tensor:
-        """x: (b, channels, 1, n) channels-last -> the same shape. ``weights``: each conv's
-        (weight, bias) from ``UpsamplingStack.channels_last_weights``. In place where no gradient
+    def forward(self, x: Tensor) -> Tensor:
+        """x: (b, channels, 1, n) channels-last -> the same shape. In place where no gradient
         is recorded."""
         in_place = not torch.is_grad_enabled()
         for c1, c2 in zip(self.convs1, self.convs2, strict=True):
-            w1, b1 = weights[c1]
-            w2, b2 = weights[c2]
+            w1, b1 = channels_last_weight(c1)
+            w2, b2 = channels_last_weight(c2)
             xt = F.conv2d(
                 F.leaky_relu(x, LRELU_SLOPE), w1, b1, padding=(0, c1.padding[0]), dilation=(1, c1.dilation[0])
             )
@@ -88,11 +85,11 @@ class ResBlock2(nn.Module):
             for d in dilations
         )
 
-    def forward(self, x: Tensor, weights: ConvWeights) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
         """As ResBlock1.forward."""
         in_place = not torch.is_grad_enabled()
         for conv in self.convs:
-            weight, bias = weights[conv]
+            weight, bias = channels_last_weight(conv)
             xt = F.conv2d(
                 F.leaky_relu(x, LRELU_SLOPE),
                 weight,
@@ -127,29 +124,28 @@ class UpsamplingStack(nn.Module):
         whole signal at once) runs the stages from ``TILED_FROM_STAGE`` on tile by tile with exact
         halos when no gradient is recorded, and inputs over ``OUTER_TILE_FRAMES`` frames go through
         the whole stack in tiles of that many; the output is the same up to float rounding."""
-        weights = self.channels_last_weights()
         x = x[:, :, None].contiguous(memory_format=torch.channels_last)
         if source is not None:
             source = source[:, :, None]
         tile = DEFAULT_TILE_SAMPLES if tile is None else tile
         if torch.is_grad_enabled() or tile <= 0 or x.shape[-1] <= OUTER_TILE_FRAMES:
-            return self._decode(x, source, weights, tile)[:, :, 0]
+            return self._decode(x, source, tile)[:, :, 0]
         # Long inputs: the early stages' wide activations of the whole input would dominate memory.
-        return self._tiled(
-            x, source, 0, OUTER_TILE_FRAMES, lambda xs, ss: self._decode(xs, ss, weights, tile)
-        )[:, :, 0]
+        return self._tiled(x, source, 0, OUTER_TILE_FRAMES, lambda xs, ss: self._decode(xs, ss, tile))[
+            :, :, 0
+        ]
 
-    def _decode(self, x: Tensor, source: Tensor | None, weights: ConvWeights, tile: int) -> Tensor:
+    def _decode(self, x: Tensor, source: Tensor | None, tile: int) -> Tensor:
         """x: (b, c, 1, n) channels-last stage-0 input -> waveform (b, 1, 1, n * r): the stages
         before ``TILED_FROM_STAGE`` whole, the rest in tiles of ``tile`` output samples."""
         first_tiled = min(TILED_FROM_STAGE, len(self.ups))
         for stage in range(first_tiled):
-            x = self._stage(stage, x, source, weights)
+            x = self._stage(stage, x, source)
         unit = math.prod(up.stride[0] for up in self.ups[first_tiled:])
         tile_units = tile // unit
         if torch.is_grad_enabled() or tile_units <= 0 or x.shape[-1] <= tile_units:
-            return self._tail(x, source, weights, first_tiled)
-        tail = partial(self._tail, weights=weights, first_stage=first_tiled)
+            return self._tail(x, source, first_tiled)
+        tail = partial(self._tail, first_stage=first_tiled)
         return self._tiled(x, source, first_tiled, tile_units, tail)
 
     def receptive_radius(self, first_stage: int = 0) -> int:
@@ -186,51 +182,49 @@ class UpsamplingStack(nn.Module):
             out[..., start * unit : stop * unit] = y[..., (start - lo) * unit : (stop - lo) * unit]
         return out
 
-    def _tail(self, x: Tensor, source: Tensor | None, weights: ConvWeights, first_stage: int) -> Tensor:
+    def _tail(self, x: Tensor, source: Tensor | None, first_stage: int) -> Tensor:
         """x: (b, c, 1, n) channels-last input of stage ``first_stage`` -> waveform (b, 1, 1, n * r)
         through the remaining stages and conv_post; source: (b, 1, 1, n * r)."""
         for stage in range(first_stage, len(self.ups)):
-            x = self._stage(stage, x, source, weights)
+            x = self._stage(stage, x, source)
         # The references' last activation uses PyTorch's default slope (0.01), not LRELU_SLOPE.
-        weight, bias = weights[self.conv_post]
+        weight, bias = channels_last_weight(self.conv_post)
         padding = (0, self.conv_post.padding[0])
         return torch.tanh(F.conv2d(F.leaky_relu(x), weight, bias, padding=padding))
 
-    def _stage(self, i: int, x: Tensor, source: Tensor | None, weights: ConvWeights) -> Tensor:
+    def _stage(self, i: int, x: Tensor, source: Tensor | None) -> Tensor:
         """One upsampling stage: leaky ReLU, ups[i], + noise_convs[i](source), mean of the
         stage's residual blocks. x: (b, c, 1, n) channels-last -> (b, c / 2, 1, n * rate)."""
         in_place = not torch.is_grad_enabled()
         up = self.ups[i]
-        weight, bias = weights[up]
+        weight, bias = channels_last_weight(up)
         x = F.conv_transpose2d(
             F.leaky_relu(x, LRELU_SLOPE), weight, bias, (1, up.stride[0]), (0, up.padding[0])
         )
         if self.noise_convs is not None:
             conv = self.noise_convs[i]
-            weight, bias = weights[conv]
+            weight, bias = channels_last_weight(conv)
             noise = F.conv2d(source, weight, bias, (1, conv.stride[0]), (0, conv.padding[0]))
             x = x.add_(noise) if in_place else x + noise
+            del noise  # one activation less alive through the residual blocks
         blocks = self._blocks(i)
-        xs = blocks[0](x, weights)
+        xs = blocks[0](x)
         for block in blocks[1:]:
-            y = block(x, weights)
+            y = block(x)
             xs = xs.add_(y) if in_place else xs + y
         return xs.div_(self.num_kernels) if in_place else xs / self.num_kernels
 
     def _blocks(self, stage: int) -> nn.ModuleList:
         return self.resblocks[stage * self.num_kernels : (stage + 1) * self.num_kernels]
 
-    def channels_last_weights(self) -> ConvWeights:
-        """Every upsampling-stack conv's weight as (out, in, 1, k) channels-last, with weight norm
-        applied if still unfolded."""
-        layers = [*self.ups, self.conv_post, *(c for b in self.resblocks for c in b.layers())]
-        if self.noise_convs is not None:
-            layers += list(self.noise_convs)
-        weights = {}
-        for layer in layers:
-            weight = layer.current_weight() if isinstance(layer, _WEIGHT_NORMED) else layer.weight
-            weights[layer] = (weight[:, :, None].contiguous(memory_format=torch.channels_last), layer.bias)
-        return weights
+
+def channels_last_weight(layer: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """A conv's (weight as (out, in, 1, k) channels-last, with weight norm applied if still
+    unfolded, bias). Made when a stage asks for it rather than for the whole stack at once, which
+    held a second copy of every weight through the pass (52 MB for the full-size vocoder); tiles
+    ask again, at the cost of a copy of the weights per outer tile (under 1% of its time)."""
+    weight = layer.current_weight() if isinstance(layer, _WEIGHT_NORMED) else layer.weight
+    return weight[:, :, None].contiguous(memory_format=torch.channels_last), layer.bias
 
 
 _WEIGHT_NORMED = (WeightNormConv1d, WeightNormConvTranspose1d)

@@ -97,26 +97,43 @@ class SourceDraws:
 
 def harmonic_sines(f0_hz: Tensor, upsample: int, sample_rate: int, draws: SourceDraws) -> Tensor:
     """Sine excitation (spec 6.2 step 1).
-    f0_hz: (b, n) frame-level Hz (0 = unvoiced) -> (b, n·upsample, harmonics).
+    f0_hz: (b, n) frame-level Hz (0 = unvoiced) -> (b, n·upsample, harmonics)."""
+    phase, voiced = fundamental_phase(f0_hz, upsample, sample_rate)
+    return _sines(phase, voiced, draws.initial_phase, draws.noise)
+
+
+def fundamental_phase(f0_hz: Tensor, upsample: int, sample_rate: int) -> tuple[Tensor, Tensor]:
+    """f0_hz: (b, n) -> the fundamental's phase in cycles and the voicing, each (b, n·upsample, 1).
 
     f0 is held constant within a frame; the phase carried into each frame is accumulated modulo 1
     from the previous frames' last sample, which keeps float32 phases small over long inputs."""
     b, n = f0_hz.shape
-    harmonics = draws.noise.shape[-1]
     f0 = f0_hz.unsqueeze(-1)
     ramp = torch.arange(1, upsample + 1, device=f0.device, dtype=f0.dtype)
     rad = f0 / sample_rate * ramp
     carry = torch.fmod(rad[..., -1:] + 0.5, 1.0) - 0.5
     carry = carry.cumsum(dim=1).fmod(1.0)
     rad = rad + F.pad(carry, (0, 0, 1, -1))
-    order = torch.arange(1, harmonics + 1, device=f0.device, dtype=f0.dtype)
-    phase = rad.reshape(b, n * upsample, 1) * order
-    initial = draws.initial_phase.clone()
-    initial[..., 0] = 0
-    sines = torch.sin(2 * math.pi * (phase + initial)) * SINE_AMP
     voiced = (f0 > 0).to(f0.dtype).repeat_interleave(upsample, dim=1)
+    return rad.reshape(b, n * upsample, 1), voiced
+
+
+def _sines(phase: Tensor, voiced: Tensor, initial_phase: Tensor, noise: Tensor) -> Tensor:
+    """phase, voiced: (b, m, 1) from fundamental_phase (any range of samples), noise: (b, m, harmonics)
+    of the same samples -> the excitation (b, m, harmonics)."""
+    harmonics = noise.shape[-1]
+    order = torch.arange(1, harmonics + 1, device=phase.device, dtype=phase.dtype)
+    initial = initial_phase.clone()
+    initial[..., 0] = 0
+    sines = torch.sin(2 * math.pi * (phase * order + initial)) * SINE_AMP
     noise_amp = voiced * NOISE_STD + (1 - voiced) * SINE_AMP / 3
-    return sines * voiced + noise_amp * draws.noise
+    return sines * voiced + noise_amp * noise
+
+
+# Samples of the excitation made at a time: its harmonics and their intermediates take about 16 MB
+# per second of 44.1 kHz audio each, which for a long slice outweighed the upsampling stack's
+# tiles; 2^16 samples hold under 3 MB each.
+SOURCE_CHUNK_SAMPLES = 1 << 16
 
 
 class HarmonicSource(nn.Module):
@@ -128,7 +145,17 @@ class HarmonicSource(nn.Module):
         self.l_linear = nn.Linear(harmonics, 1)
 
     def forward(self, f0_hz: Tensor, upsample: int, draws: SourceDraws) -> Tensor:
-        return torch.tanh(self.l_linear(harmonic_sines(f0_hz, upsample, self.sample_rate, draws)))
+        phase, voiced = fundamental_phase(f0_hz, upsample, self.sample_rate)
+        total = phase.shape[1]
+        if torch.is_grad_enabled() or total <= SOURCE_CHUNK_SAMPLES:
+            return torch.tanh(self.l_linear(_sines(phase, voiced, draws.initial_phase, draws.noise)))
+        # Every sample's excitation depends on its own phase, voicing and noise only.
+        out = phase.new_empty(phase.shape)
+        for start in range(0, total, SOURCE_CHUNK_SAMPLES):
+            part = slice(start, start + SOURCE_CHUNK_SAMPLES)
+            sines = _sines(phase[:, part], voiced[:, part], draws.initial_phase, draws.noise[:, part])
+            out[:, part] = torch.tanh(self.l_linear(sines))
+        return out
 
 
 class NsfHifiGan(UpsamplingStack):
