@@ -25,7 +25,7 @@ from timbrel.audio.sinc_resample import sinc_resample
 from timbrel.audio.slicing import SlicerConfig, slice_spans
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
-from timbrel.core.cpu_kernels import prepare_for_input
+from timbrel.core.cpu_kernels import prepare_for_input, release_freed_heap
 from timbrel.core.errors import ConfigError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.pitch.f0_stats import F0Stats, auto_key_semitones
@@ -293,7 +293,7 @@ class RIFTVoice:
         computed in float64, and as the slices are disjoint every sample is one slice's value (or
         silence), so a float32 buffer holds the float64 result rounded once, without a float64
         copy of the whole output."""
-        prepare_for_input(len(samples) / SAMPLE_RATE)
+        long_input = prepare_for_input(len(samples) / SAMPLE_RATE)
         speaker = self.speaker_id(options.speaker)
         devices.resolve_precision(options.precision, self.device)
         spans = slice_spans(samples, SAMPLE_RATE, options.slicer)
@@ -309,6 +309,8 @@ class RIFTVoice:
             for index, wave in zip(batch.segments, batch.waves, strict=True):
                 fade_in, fade_out = index != kept[0], index != kept[-1]
                 crossfade_add(buffer, spans[index][0], wave, fade, fade_in, fade_out)
+            if long_input:
+                release_freed_heap()
         return buffer[: len(samples)]
 
     def auto_key(self, speaker: int, segments: Sequence[np.ndarray], options: RIFTConvertOptions) -> int:

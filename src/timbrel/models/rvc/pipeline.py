@@ -22,7 +22,7 @@ from timbrel.audio.io import conform
 from timbrel.audio.resample import resample
 from timbrel.core import device as devices
 from timbrel.core.audio import Audio
-from timbrel.core.cpu_kernels import prepare_for_input
+from timbrel.core.cpu_kernels import prepare_for_input, release_freed_heap
 from timbrel.core.errors import ModelOutputError, UnusableAudioError
 from timbrel.features.content.hubert import HubertModel
 from timbrel.features.content.rvc import repeat_to_synth_rate, rvc_content
@@ -263,7 +263,7 @@ class RVCVoice:
     ) -> np.ndarray:
         """audio_16k: (n,) float mono at 16 kHz -> int16 (m,) at ``options.output_sample_rate``
         (or the model's rate)."""
-        prepare_for_input(len(audio_16k) / SAMPLE_RATE)
+        long_input = prepare_for_input(len(audio_16k) / SAMPLE_RATE)
         n_speakers = self.synthesizer.config.n_speakers
         if not 0 <= options.speaker < n_speakers:
             raise ValueError(
@@ -314,6 +314,8 @@ class RVCVoice:
             length += len(piece)
             if end is not None:
                 start = end
+            if long_input:
+                release_freed_heap()
         converted = converted[:length]
         if options.rms_mix_rate != 1:
             # in place, as the reference scales its float32 output (by float64 gains)
