@@ -1,5 +1,5 @@
 """Converting long audio takes memory flat in its length: each length runs `timbrel convert` in a
-fresh process on the end-to-end fixtures' tiny RVC model, which reports its own peak RSS."""
+fresh process on the end-to-end fixtures' tiny RVC or RIFT model, which reports its own peak RSS."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tests.reliability.harness import Models
 from timbrel.audio import io
 from timbrel.audio.synthesis import SINGERS, sing_recording
 
@@ -24,15 +25,10 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def peak_rss_mb(seconds: int, folder, model_root) -> float:
+def peak_rss_mb(seconds: int, folder, model_arguments: list) -> float:
     song = folder / f"song{seconds}.wav"
     io.save(song, sing_recording(SINGERS[0], seconds, 44100, seed=4))
-    settings = json.loads((model_root / "settings.json").read_text())
-    command = [
-        "convert", song, "-o", folder / "out", "--model", model_root / settings["model_file"],
-        "--index", model_root / settings["index_file"], "--hubert", model_root / "hubert",
-        "--f0-method", "pm", "--device", "cpu",
-    ]  # fmt: skip
+    command = ["convert", song, "-o", folder / "out", *model_arguments, "--device", "cpu"]
     result = subprocess.run(
         [sys.executable, "-c", PEAK_RSS, *map(str, command)], capture_output=True, text=True
     )
@@ -49,5 +45,22 @@ def test_rvc_conversion_memory_grows_only_by_the_whole_length_arrays(fixtures, t
     Before oneDNN's primitive cache was bounded every chunk also left its primitives behind:
     1.05 GB at 1 minute, 5.2 GB at 10, about 460 MB a minute."""
     root = fixtures / "rvc" / "e2e"
-    short, long = (peak_rss_mb(seconds, tmp_path, root) for seconds in (60, 300))
+    settings = json.loads((root / "settings.json").read_text())
+    model = ["--model", root / settings["model_file"], "--index", root / settings["index_file"]]
+    arguments = [*model, "--hubert", root / "hubert", "--f0-method", "pm"]
+    short, long = (peak_rss_mb(seconds, tmp_path, arguments) for seconds in (60, 300))
+    assert (long - short) / 4 < 100, (short, long)
+
+
+@pytest.mark.slow
+def test_rift_conversion_memory_grows_only_by_the_whole_length_arrays(fixtures, tmp_path):
+    """A minute of singing is about 15 slices, five minutes about 75, each of its own length: what a
+    slice builds (its features, the native libraries' primitives for its shapes, the heap its
+    tensors used) must not stay behind for the next."""
+    models = Models.from_fixtures(fixtures)
+    arguments = [
+        "--model", models.rift_model, "--contentvec", models.contentvec, "--rmvpe", models.rmvpe,
+        "--vocoder", models.vocoder, "--speaker", 0, "--infer-steps", 2,
+    ]  # fmt: skip
+    short, long = (peak_rss_mb(seconds, tmp_path, arguments) for seconds in (60, 300))
     assert (long - short) / 4 < 100, (short, long)
