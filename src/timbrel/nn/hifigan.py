@@ -131,9 +131,8 @@ class UpsamplingStack(nn.Module):
         if torch.is_grad_enabled() or tile <= 0 or x.shape[-1] <= OUTER_TILE_FRAMES:
             return self._decode(x, source, tile)[:, :, 0]
         # Long inputs: the early stages' wide activations of the whole input would dominate memory.
-        return self._tiled(x, source, 0, OUTER_TILE_FRAMES, lambda xs, ss: self._decode(xs, ss, tile))[
-            :, :, 0
-        ]
+        decode = partial(self._decode, tile=tile)
+        return self._tiled(x, source, 0, OUTER_TILE_FRAMES, decode)[:, :, 0]
 
     def _decode(self, x: Tensor, source: Tensor | None, tile: int) -> Tensor:
         """x: (b, c, 1, n) channels-last stage-0 input -> waveform (b, 1, 1, n * r): the stages
