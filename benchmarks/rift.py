@@ -25,6 +25,7 @@ from timbrel.models.rift.dit import DiT, DiTConfig
 from timbrel.models.rift.guidance import Guidance, GuidedVelocity, SequentialGuidedVelocity
 from timbrel.models.rift.pipeline import RIFTConvertOptions, RIFTNoise, RIFTVoice
 from timbrel.vocoders.nsf_hifigan import NsfHifiGan, NsfHifiGanConfig
+from timbrel.weights.rmvpe import rmvpe_from_state_dict
 
 SAMPLE_RATE = 44100
 HOP_LENGTH = 512
@@ -141,7 +142,7 @@ def _conversion(preset: str, seconds: float, steps: int, guidance_on: bool):
         {"singer": 0},
         NsfHifiGan(NsfHifiGanConfig()).eval(),
         HubertModel(HubertConfig.base()).eval(),
-        RmvpeExtractor(E2E(E2EConfig()), RmvpeConfig.rift()),
+        RmvpeExtractor(_released_rmvpe(), RmvpeConfig.rift()),
     )
     audio = sing_recording(SINGERS[1], seconds, SAMPLE_RATE, seed=2)
     options = RIFTConvertOptions(
@@ -152,6 +153,15 @@ def _conversion(preset: str, seconds: float, steps: int, guidance_on: bool):
         cfg_skip_layers=3 if guidance_on else None,
     )
     return voice, audio, options
+
+
+def _released_rmvpe() -> E2E:
+    """Full-size RMVPE as load_rift_voice holds the released model.pt (float16 on disk, 181 MB): its
+    convolutions stay float16."""
+    state = E2E(E2EConfig()).state_dict()
+    return rmvpe_from_state_dict(
+        {k: v.half() if v.is_floating_point() else v for k, v in state.items()}, float16_convolutions=True
+    )
 
 
 def conversion_peak_rss_mb(minutes: int) -> float:

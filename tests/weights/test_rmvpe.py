@@ -26,9 +26,24 @@ def test_loads_rift_wrapped_file_dropping_the_unused_branch(fixtures):
     assert not any(t.is_meta for t in [*network.parameters(), *network.buffers()])
 
 
-def test_loads_float16_file_as_float32(fixtures):
-    network = load_rmvpe(fixtures / "rift/e2e/pretrained/rmvpe/model.pt")
-    assert all(p.dtype == torch.float32 for p in network.parameters())
+def test_float16_file_widens_to_float32_or_keeps_narrow_convolutions_with_the_same_numbers(fixtures):
+    path = fixtures / "rift/e2e/pretrained/rmvpe/model.pt"
+    stored = torch.load(path, weights_only=True)["model"]
+    assert stored["unet.intermediate.layers.0.conv.0.conv.0.weight"].dtype == torch.float16
+    wide = load_rmvpe(path)
+    narrow = load_rmvpe(path, float16_convolutions=True)
+    assert all(p.dtype == torch.float32 for p in wide.parameters())
+    convolutions = [m for m in narrow.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.ConvTranspose2d)]
+    kept = {id(p) for m in convolutions for p in m.parameters()}
+    for name, tensor in [*narrow.named_parameters(), *narrow.named_buffers()]:
+        if tensor.is_floating_point():
+            assert tensor.dtype == (stored[name].dtype if id(tensor) in kept else torch.float32), name
+    assert narrow.dtype == wide.dtype == torch.float32
+
+    frames = 2 * wide.config.time_multiple
+    log_mel = torch.randn(1, wide.config.n_mels, frames, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(narrow(log_mel), wide(log_mel))
 
 
 def test_plain_state_dict_round_trip(fixtures, tmp_path):

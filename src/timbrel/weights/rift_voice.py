@@ -40,14 +40,15 @@ def load_rift_voice(
     `pretrained/content-vec-best/`; rmvpe_path:
     `pretrained/rmvpe/model.pt` (or RVC's rmvpe.pt: the same network); vocoder_dir: the NSF-HiFiGAN folder
     (model.ckpt + config.json) or its model.ckpt. A module given as None is taken from Timbrel's weight
-    cache (timbrel.weights.cache). Every model is float32 on `device`, in eval mode. The speakers' f0
+    cache (timbrel.weights.cache). Every model computes in float32 on `device`, in eval mode. The speakers' f0
     statistics (for auto_key) are `f0_stats`, else those of the sidecar beside a checkpoint file."""
     if isinstance(checkpoint, RiftCheckpoint):
         dit = checkpoint
     else:
         dit = load_rift_checkpoint(checkpoint)
         f0_stats = f0_stats if f0_stats is not None else read_speaker_f0_stats(checkpoint)
-    rmvpe = load_rmvpe(find_weight("rmvpe", rmvpe_path))
+    # float16 convolutions: 180 MB less beside the DiT for ~10 ms a slice (long songs stay under 2 GB)
+    rmvpe = load_rmvpe(find_weight("rmvpe", rmvpe_path), float16_convolutions=True)
     return RIFTVoice(
         dit.model.to(device),
         dit.speakers,

@@ -62,8 +62,8 @@ class RmvpeExtractor:
 
     def salience(self, samples: Tensor) -> Tensor:
         """samples: (b, n) float32 16 kHz -> (b, n // 160 + 1, 360)."""
-        parameter = next(self.network.parameters())
-        samples = samples.to(device=parameter.device, dtype=parameter.dtype)
+        weight = self.network.unet.encoder.bn.weight
+        samples = samples.to(device=weight.device, dtype=self.network.dtype)
         with torch.inference_mode():
             return rmvpe_salience(self.network, rmvpe_log_mel(samples))
 

@@ -2,7 +2,9 @@
 
 Module names follow the layout of ``rmvpe.pt`` so that its state dict loads as is (RIFT's
 file adds an unused ``unet.tf`` branch, which ``weights/rmvpe.py`` drops). BatchNorm layers use
-their running statistics: call ``eval()`` before inference.
+their running statistics: call ``eval()`` before inference. Convolution weights may be kept in
+the float16 the released files store (``weights/rmvpe.py``, ``float16_convolutions``): each
+convolution widens its weight to its input's dtype as it runs, so the arithmetic stays float32.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
@@ -46,20 +49,56 @@ class E2EConfig:
         return self.kernel_size[0] ** self.en_de_layers
 
 
+class WideningConv2d(nn.Conv2d):
+    """nn.Conv2d whose stored weight and bias may be narrower than its input (widened per call)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, self.weight.to(x.dtype), _widened(self.bias, x.dtype))
+
+
+class WideningConvTranspose2d(nn.ConvTranspose2d):
+    """nn.ConvTranspose2d whose stored weight and bias may be narrower than its input."""
+
+    def forward(self, x: Tensor, output_size: list[int] | None = None) -> Tensor:
+        output_padding = self._output_padding(
+            x,
+            output_size,
+            list(self.stride),
+            list(self.padding),
+            list(self.kernel_size),
+            2,
+            list(self.dilation),
+        )
+        return F.conv_transpose2d(
+            x,
+            self.weight.to(x.dtype),
+            _widened(self.bias, x.dtype),
+            self.stride,
+            self.padding,
+            output_padding,
+            self.groups,
+            self.dilation,
+        )
+
+
+def _widened(bias: Tensor | None, dtype: torch.dtype) -> Tensor | None:
+    return None if bias is None else bias.to(dtype)
+
+
 class ConvBlockRes(nn.Module):
     """Two 3x3 conv + BN + ReLU with a residual (1x1 conv where the channel count changes)."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+            WideningConv2d(in_channels, out_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels, momentum=BATCH_NORM_MOMENTUM),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
+            WideningConv2d(out_channels, out_channels, 3, padding=1, bias=False),
             nn.BatchNorm2d(out_channels, momentum=BATCH_NORM_MOMENTUM),
             nn.ReLU(inplace=True),
         )
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+        self.shortcut = WideningConv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: Tensor) -> Tensor:
         residual = x if self.shortcut is None else self.shortcut(x)
@@ -129,7 +168,7 @@ class ResDecoderBlock(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, stride: tuple[int, int], n_blocks: int):
         super().__init__()
         self.conv1 = nn.Sequential(
-            nn.ConvTranspose2d(
+            WideningConvTranspose2d(
                 in_channels,
                 out_channels,
                 3,
@@ -199,7 +238,7 @@ class E2E(nn.Module):
         super().__init__()
         self.config = config
         self.unet = DeepUnet(config)
-        self.cnn = nn.Conv2d(config.en_out_channels, N_OUTPUT_CHANNELS, 3, padding=1)
+        self.cnn = WideningConv2d(config.en_out_channels, N_OUTPUT_CHANNELS, 3, padding=1)
         features = N_OUTPUT_CHANNELS * config.n_mels
         if config.n_gru:
             self.fc = nn.Sequential(
@@ -210,6 +249,11 @@ class E2E(nn.Module):
             )
         else:
             self.fc = nn.Sequential(nn.Linear(features, config.n_bins), nn.Dropout(0.25), nn.Sigmoid())
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype it computes in (convolution weights may be stored narrower)."""
+        return self.unet.encoder.bn.weight.dtype
 
     def forward(self, log_mel: Tensor) -> Tensor:
         x = log_mel.transpose(-1, -2).unsqueeze(1)
@@ -230,6 +274,7 @@ def fold_batch_norm(network: E2E) -> E2E:
         for i in range(len(module) - 1):
             conv, norm = module[i], module[i + 1]
             if isinstance(conv, nn.Conv2d | nn.ConvTranspose2d) and isinstance(norm, nn.BatchNorm2d):
+                conv.to(norm.weight.dtype)  # the fused weight is new storage: no reason to keep it narrow
                 module[i] = fuse_conv_bn_eval(conv, norm, transpose=isinstance(conv, nn.ConvTranspose2d))
                 module[i + 1] = nn.Identity()
     return network
