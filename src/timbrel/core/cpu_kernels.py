@@ -43,8 +43,8 @@ LONG_INPUT_SECONDS = 60.0
 
 def prepare_for_input(seconds: float) -> bool:
     """Before converting ``seconds`` of audio: fix the mmap threshold for a long input (the
-    process keeps it) -> whether the input is long (then call ``release_freed_heap`` after each
-    chunk or batch)."""
+    process keeps it) -> whether the input is long (then call ``release_freed_heap`` between
+    chunks, or between a batch's stages)."""
     long_input = seconds >= LONG_INPUT_SECONDS
     if long_input:
         fix_mmap_threshold()

@@ -209,8 +209,8 @@ class UpsamplingStack(nn.Module):
         blocks = self._blocks(i)
         xs = blocks[0](x)
         for block in blocks[1:]:
-            y = block(x)
-            xs = xs.add_(y) if in_place else xs + y
+            # not bound to a name: the last block's output would stay alive through the next one
+            xs = xs.add_(block(x)) if in_place else xs + block(x)
         return xs.div_(self.num_kernels) if in_place else xs / self.num_kernels
 
     def _blocks(self, stage: int) -> nn.ModuleList:

@@ -305,12 +305,11 @@ class RIFTVoice:
         fade = fade_samples(options.fade_ms, SAMPLE_RATE)
         buffer = crossfade_buffer(len(samples), fade, dtype)
         kept = self.usable([b - a for a, b in spans])
-        for batch in self.iter_batches([samples[a:b] for a, b in spans], speaker, options, noise):
+        segments = [samples[a:b] for a, b in spans]
+        for batch in self.iter_batches(segments, speaker, options, noise, release_heap=long_input):
             for index, wave in zip(batch.segments, batch.waves, strict=True):
                 fade_in, fade_out = index != kept[0], index != kept[-1]
                 crossfade_add(buffer, spans[index][0], wave, fade, fade_in, fade_out)
-            if long_input:
-                release_freed_heap()
         return buffer[: len(samples)]
 
     def auto_key(self, speaker: int, segments: Sequence[np.ndarray], options: RIFTConvertOptions) -> int:
@@ -337,18 +336,24 @@ class RIFTVoice:
         speaker: int,
         options: RIFTConvertOptions = RIFTConvertOptions(),
         noise: RIFTNoise = RIFTNoise(),
+        release_heap: bool = False,
     ) -> Iterator[ConvertedBatch]:
         """segments: (n_i,) float32 44.1 kHz slices -> their conversions, one batch at a time in
         processing order. Slices too short for one mel frame or for the content encoder are left out
-        (they stay silent)."""
+        (they stay silent). release_heap: give glibc's freed heap pages back before each stage (long
+        inputs: what one stage freed would otherwise stay resident under the next one's peak)."""
         usable = self.usable([len(segment) for segment in segments])
         initial_noise = iter(noise.initial_noise) if noise.initial_noise is not None else None
+        release = release_freed_heap if release_heap else lambda: None
         for batch in processing_batches([len(segments[i]) for i in usable], options.batch_size):
             indices = tuple(usable[i] for i in batch)
+            release()
             features = tuple(self.segment_features(segments[i], options) for i in indices)
             initial = self._next_noise(features, initial_noise, noise)
             with devices.autocast(self.device, options.precision):
+                release()
                 sampled = self.sample(features, speaker, options, initial)
+                release()
                 vocoded = self.vocode(sampled, noise)
             waves = []
             for wave, item in zip(vocoded, features, strict=True):
