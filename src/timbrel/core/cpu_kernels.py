@@ -20,13 +20,15 @@ pass 35% slower (5.97 s against 4.43 s, quiet 2-core Zen 4); 4 MiB 1.28 GB; 8 Mi
 13 s of system time against 26 s at 4 MiB; glibc's dynamic threshold 1.63 GB. Even 8 MiB costs
 short inputs about 5-10% (the 10 s vocoder pass: 4.65 s), so the threshold is fixed only once an
 input of ``LONG_INPUT_SECONDS`` or more is converted. What the heap still frees below the
-threshold stays resident until it is trimmed, so long conversions trim it after each chunk or
-batch (malloc_trim: a pass over the free lists, milliseconds against seconds of work).
+threshold stays resident until it is trimmed, so long conversions trim it after each RVC chunk
+and before each stage of a RIFT batch (malloc_trim: a pass over the free lists, milliseconds
+against seconds of work).
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -78,6 +80,7 @@ def fix_mmap_threshold() -> bool:
     return mallopt is not None and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) == 1
 
 
+@functools.cache
 def _glibc_function(name: str):
     """The C library's function ``name`` on Linux, or None."""
     if not sys.platform.startswith("linux"):
